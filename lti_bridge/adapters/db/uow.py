@@ -1,0 +1,40 @@
+"""One database transaction per use case."""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Self
+
+from sqlalchemy import Connection, Engine
+
+from lti_bridge.adapters.db.lti_repository import SqlAlchemyLtiRepository
+
+
+class SqlAlchemyUnitOfWork:
+    """``with uow:`` opens a transaction; ``commit()`` ends it; leaving without one rolls back."""
+
+    conn: Connection
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def __enter__(self) -> Self:
+        self.conn = self._engine.connect()
+        self._tx = self.conn.begin()
+        self.lti = SqlAlchemyLtiRepository(self.conn)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            if self._tx.is_active:
+                self._tx.rollback()
+        finally:
+            self.conn.close()
+
+    def commit(self) -> None:
+        self._tx.commit()

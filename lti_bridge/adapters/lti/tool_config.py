@@ -1,0 +1,134 @@
+"""pylti1p3 tool configuration read from the database (shaped like its DjangoDbToolConf)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from pylti1p3.deployment import Deployment
+from pylti1p3.registration import Registration
+from pylti1p3.tool_config.abstract import ToolConfAbstract
+from sqlalchemy import Engine, select
+
+from lti_bridge.adapters.db.tables import deployments, platforms
+from lti_bridge.adapters.lti import keys as tool_keys_module
+from lti_bridge.adapters.lti.keys import ToolKey
+
+
+class ToolKeyRing:
+    """The tool's signing key, re-read at most every ``ttl`` seconds so rotation spreads fast."""
+
+    def __init__(self, engine: Engine, clock: Callable[[], datetime], ttl: float = 30.0) -> None:
+        self._engine = engine
+        self._clock = clock
+        self._ttl = ttl
+        self._key: ToolKey | None = None
+        self._loaded_at = -1e18
+        self._lock = threading.Lock()
+
+    def signing_key(self) -> ToolKey:
+        now = time.monotonic()
+        if self._key is None or now - self._loaded_at > self._ttl:
+            with self._lock, self._engine.begin() as conn:
+                self._key = tool_keys_module.ensure_key(conn, self._clock())
+                self._loaded_at = now
+        return self._key
+
+
+class PlatformRecord(Registration):
+    """A pylti1p3 registration that also carries the row id and the allowed deployments."""
+
+    def __init__(self, platform_id: int, deployment_ids: frozenset[str]) -> None:
+        super().__init__()
+        self.platform_id = platform_id
+        self.deployment_ids = deployment_ids
+
+
+class DbToolConf(ToolConfAbstract[Any]):
+    """Registrations and deployments from the ``platforms`` and ``deployments`` tables.
+
+    One issuer may hold several client ids (Canvas-style), so every lookup is by issuer and
+    client id. A launch's registration and its deployments come back in one query and are kept
+    on this (per-request) object, so validating the deployment costs no second round trip.
+    """
+
+    def __init__(self, engine: Engine, keyring: ToolKeyRing) -> None:
+        super().__init__()
+        self._engine = engine
+        self._keyring = keyring
+        self._found: dict[tuple[str, str], PlatformRecord | None] = {}
+        self.candidates: list[str] = []
+
+    def check_iss_has_one_client(self, iss: str) -> bool:
+        return False
+
+    def check_iss_has_many_clients(self, iss: str) -> bool:
+        return True
+
+    def _load(self, iss: str, client_id: str | None) -> PlatformRecord | None:
+        stmt = (
+            select(platforms, deployments.c.deployment_id)
+            .outerjoin(deployments, deployments.c.platform_id == platforms.c.id)
+            .where(platforms.c.issuer == iss)
+        )
+        if client_id:
+            stmt = stmt.where(platforms.c.client_id == client_id)
+        with self._engine.connect() as conn:
+            rows = conn.execute(stmt).mappings().all()
+        by_platform: dict[int, list[Any]] = {}
+        for row in rows:
+            by_platform.setdefault(row["id"], []).append(row)
+        self.candidates = sorted({row["client_id"] for row in rows})
+        if len(by_platform) != 1:
+            # None, or several client ids under one issuer and the login did not say which.
+            return None
+        ((platform_id, platform_rows),) = by_platform.items()
+        first = platform_rows[0]
+        record = PlatformRecord(
+            platform_id,
+            frozenset(r["deployment_id"] for r in platform_rows if r["deployment_id"]),
+        )
+        record.set_issuer(first["issuer"]).set_client_id(first["client_id"])
+        record.set_auth_login_url(first["auth_login_url"])
+        record.set_auth_token_url(first["auth_token_url"])
+        record.set_key_set_url(first["key_set_url"])
+        if first["auth_audience"]:
+            record.set_auth_audience(first["auth_audience"])
+        return record
+
+    def find(self, iss: str, client_id: str | None) -> PlatformRecord | None:
+        key = (iss, client_id or "")
+        if key not in self._found:
+            self._found[key] = self._load(iss, client_id)
+        return self._found[key]
+
+    def _with_tool_key(self, record: PlatformRecord | None) -> PlatformRecord | None:
+        if record is not None and record.get_tool_private_key() is None:
+            key = self._keyring.signing_key()
+            record.set_tool_private_key(key.private_key_pem)
+        return record
+
+    def find_registration_by_issuer(self, iss: str, *args: Any, **kwargs: Any) -> Registration:
+        return self._with_tool_key(self.find(iss, None))  # type: ignore[return-value]
+
+    def find_registration_by_params(
+        self, iss: str, client_id: str | None, *args: Any, **kwargs: Any
+    ) -> Registration:
+        return self._with_tool_key(self.find(iss, client_id))  # type: ignore[return-value]
+
+    def find_deployment(self, iss: str, deployment_id: str) -> Deployment | None:
+        return self.find_deployment_by_params(iss, deployment_id, None)
+
+    def find_deployment_by_params(
+        self, iss: str, deployment_id: str, client_id: str | None, *args: Any, **kwargs: Any
+    ) -> Deployment | None:
+        record = self.find(iss, client_id)
+        if record is None or deployment_id not in record.deployment_ids:
+            return None
+        return Deployment().set_deployment_id(deployment_id)
+
+    def get_jwks(self, iss: str | None = None, client_id: str | None = None, **kwargs: Any) -> Any:
+        return {"keys": [self._keyring.signing_key().public_jwk]}

@@ -1,0 +1,74 @@
+"""The composition root: settings in, one ``Services`` bundle out."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import requests
+from sqlalchemy import Engine
+
+from lti_bridge.adapters.db.engine import make_engine
+from lti_bridge.adapters.db.uow import SqlAlchemyUnitOfWork
+from lti_bridge.adapters.lti.platform_keys import PlatformKeyCache
+from lti_bridge.adapters.lti.store import RedisLaunchStore, SharedLaunchStore, SqlLaunchStore
+from lti_bridge.adapters.lti.tool_config import DbToolConf, ToolKeyRing
+from lti_bridge.config import Settings
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Services:
+    """Everything a view or command needs, built once per process."""
+
+    settings: Settings
+    engine: Engine
+    http: requests.Session
+    store: SharedLaunchStore
+    key_cache: PlatformKeyCache
+    keyring: ToolKeyRing
+    clock: Callable[[], datetime] = field(default=utc_now)
+
+    def uow(self) -> SqlAlchemyUnitOfWork:
+        return SqlAlchemyUnitOfWork(self.engine)
+
+    def tool_conf(self) -> DbToolConf:
+        return DbToolConf(self.engine, self.keyring)
+
+
+def build_http_session() -> requests.Session:
+    session = requests.Session()
+    session.headers["User-Agent"] = "lti-bridge/0.1"
+    return session
+
+
+def build_services(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -> Services:
+    """Wire the adapters for ``settings``; opens no connection until first use."""
+    engine = make_engine(settings.database_url)
+    http = build_http_session()
+    store: SharedLaunchStore
+    if settings.redis_url:
+        import redis
+
+        store = RedisLaunchStore(redis.Redis.from_url(settings.redis_url))
+    else:
+        store = SqlLaunchStore(engine, clock)
+    key_cache = PlatformKeyCache(
+        http,
+        timeout=settings.http_timeout_seconds,
+        default_max_age=settings.platform_jwks_max_age_seconds,
+        min_refetch=settings.platform_jwks_min_refetch_seconds,
+    )
+    return Services(
+        settings=settings,
+        engine=engine,
+        http=http,
+        store=store,
+        key_cache=key_cache,
+        keyring=ToolKeyRing(engine, clock),
+        clock=clock,
+    )

@@ -1,0 +1,37 @@
+"""The one root of the tool's own errors, and the families views translate to answers."""
+
+from __future__ import annotations
+
+
+class LtiBridgeError(Exception):
+    """Root of every error the tool raises on purpose."""
+
+    #: What a person is told; ``str(exc)`` keeps the technical reason for the log.
+    public_message: str = "Something went wrong."
+    #: What the university's administrator should check, shown under the message.
+    admin_hint: str = ""
+
+    def __init__(self, reason: str, *, public_message: str = "", admin_hint: str = "") -> None:
+        super().__init__(reason)
+        if public_message:
+            self.public_message = public_message
+        if admin_hint:
+            self.admin_hint = admin_hint
+
+
+class LaunchError(LtiBridgeError):
+    """An LTI login or launch was refused."""
+
+    public_message = "This launch could not be accepted."
+
+
+class NotFoundError(LtiBridgeError):
+    """A record the request names does not exist."""
+
+    public_message = "Not found."
+
+
+class ValidationError(LtiBridgeError):
+    """Input that is well-formed but not acceptable."""
+
+    public_message = "The request was not valid."

@@ -1,0 +1,34 @@
+"""The ports the use cases depend on; adapters implement them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from types import TracebackType
+from typing import Protocol, Self
+
+from lti_bridge.domain.model import LaunchContext, PlatformRegistration
+
+
+class LtiRepository(Protocol):
+    def save_platform(self, registration: PlatformRegistration, now: datetime) -> int: ...
+
+    def add_deployment(self, platform_id: int, deployment_id: str, now: datetime) -> bool: ...
+
+    def list_platforms(self) -> list[PlatformRegistration]: ...
+
+    def record_launch(self, platform_id: int, launch: LaunchContext, now: datetime) -> int: ...
+
+
+class UnitOfWork(Protocol):
+    lti: LtiRepository
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+    def commit(self) -> None: ...

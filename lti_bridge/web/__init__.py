@@ -1,0 +1,37 @@
+"""The Flask application factory."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+
+from lti_bridge.bootstrap import Services, build_services
+from lti_bridge.config import ensure_secret_key, load_settings
+
+
+def create_app(
+    test_config: Mapping[str, Any] | None = None, *, services: Services | None = None
+) -> Flask:
+    """Build the app: defaults, then ``LTI_BRIDGE_*`` environment, then ``test_config``."""
+    settings = ensure_secret_key(load_settings(overrides=test_config))
+    app = Flask(__name__)
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        MAX_CONTENT_LENGTH=1024 * 1024,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.public_url.startswith("https://"),
+    )
+    logging.getLogger("lti_bridge").setLevel(settings.log_level.upper())
+    app.extensions["lti_bridge"] = services or build_services(settings)
+
+    from lti_bridge.web import cli, errors, health, lti
+
+    cli.register_commands(app)
+    errors.register(app)
+    app.register_blueprint(health.bp)
+    app.register_blueprint(lti.bp)
+    return app

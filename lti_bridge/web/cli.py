@@ -1,0 +1,272 @@
+"""The ``lti-bridge`` command line (a Flask CLI group; ``flask --app lti_bridge.web`` works too)."""
+
+from __future__ import annotations
+
+from typing import Any, NoReturn
+
+import click
+import requests
+from flask import Flask
+from flask.cli import FlaskGroup
+from sqlalchemy.exc import OperationalError, ProgrammingError
+
+from lti_bridge.adapters.db import engine as db_engine
+from lti_bridge.adapters.lti import keys as tool_keys
+from lti_bridge.config import ConfigError
+from lti_bridge.domain.errors import LtiBridgeError
+from lti_bridge.domain.model import PlatformRegistration
+from lti_bridge.services import platforms as platform_service
+from lti_bridge.web.context import services
+
+
+def _app_factory() -> Flask:
+    from lti_bridge.web import create_app
+
+    return create_app()
+
+
+def fail(message: str) -> NoReturn:
+    """Print one clear line and exit non-zero."""
+    raise click.ClickException(message)
+
+
+class BridgeGroup(FlaskGroup):
+    """A Flask CLI group whose expected failures print one line instead of a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ConfigError as exc:
+            raise click.ClickException(f"configuration: {exc}") from None
+        except LtiBridgeError as exc:
+            raise click.ClickException(str(exc)) from None
+        except OperationalError as exc:
+            raise click.ClickException(
+                "database unavailable: " + " ".join(str(exc.orig).split())
+            ) from None
+        except ProgrammingError as exc:
+            raise click.ClickException(
+                f"database schema missing or old ({exc.orig}); run: lti-bridge db upgrade"
+            ) from None
+
+
+@click.group(cls=BridgeGroup, create_app=_app_factory, add_default_commands=False)
+def cli() -> None:
+    """lti_bridge: an LTI 1.3 tool between your course platform and your SIS."""
+
+
+def main() -> None:
+    cli.main(prog_name="lti-bridge")
+
+
+# --- db -----------------------------------------------------------------------------------------
+
+
+@cli.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+@click.option("--revision", default="head", show_default=True, help="Target Alembic revision.")
+def db_upgrade(revision: str) -> None:
+    """Create or migrate the schema (Alembic)."""
+    svc = services()
+    db_engine.upgrade(svc.engine, revision)
+    with svc.engine.begin() as conn:
+        key = tool_keys.ensure_key(conn, svc.clock())
+    click.echo(
+        f"database {svc.engine.url.render_as_string(hide_password=True)} at revision "
+        f"{db_engine.current_revision(svc.engine)}; signing key {key.kid}"
+    )
+
+
+# --- serve --------------------------------------------------------------------------------------
+
+
+@cli.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64))
+@click.option("--threads", default=1, show_default=True, type=click.IntRange(1, 64))
+@click.option("--no-relay", is_flag=True, help="Do not run the outbox relay in this process.")
+@click.option("--access-log/--no-access-log", default=True, show_default=True)
+def serve(
+    host: str, port: int, workers: int, threads: int, no_relay: bool, access_log: bool
+) -> None:
+    """Run the production web server (gunicorn)."""
+    from lti_bridge.web.server import run_gunicorn
+
+    svc = services()
+    revision = db_engine.current_revision(svc.engine)
+    if revision is None:
+        fail("the database has no schema yet; run: lti-bridge db upgrade")
+    run_gunicorn(host=host, port=port, workers=workers, threads=threads, access_log=access_log)
+
+
+# --- platform -----------------------------------------------------------------------------------
+
+
+@cli.group()
+def platform() -> None:
+    """Registered platforms (LMS instances) and their deployments."""
+
+
+def _check_key_set(url: str) -> None:
+    try:
+        response = services().http.get(url, timeout=10)
+        response.raise_for_status()
+        document = response.json()
+    except requests.RequestException as exc:
+        fail(
+            f"--key-set-url {url} is not reachable ({exc.__class__.__name__}); use --no-check "
+            "to register anyway"
+        )
+    except ValueError:
+        fail(f"--key-set-url {url} did not answer JSON")
+    if not isinstance(document, dict) or not isinstance(document.get("keys"), list):
+        fail(f"--key-set-url {url} did not answer a JSON Web Key Set (no 'keys' list)")
+
+
+@platform.command("add")
+@click.option("--issuer", required=True, help="The platform's issuer (iss).")
+@click.option("--client-id", required=True, help="The client id the platform gave the tool.")
+@click.option("--auth-login-url", required=True, help="The platform's OIDC authorization URL.")
+@click.option("--auth-token-url", required=True, help="The platform's OAuth 2 token URL.")
+@click.option("--key-set-url", required=True, help="The platform's public key set (JWKS) URL.")
+@click.option(
+    "--deployment-id", "deployment_ids", multiple=True, required=True, help="Repeat for several."
+)
+@click.option("--auth-audience", default=None, help="Audience for token requests, if not the URL.")
+@click.option("--no-check", is_flag=True, help="Do not fetch the key set URL before saving.")
+def platform_add(
+    issuer: str,
+    client_id: str,
+    auth_login_url: str,
+    auth_token_url: str,
+    key_set_url: str,
+    deployment_ids: tuple[str, ...],
+    auth_audience: str | None,
+    no_check: bool,
+) -> None:
+    """Register a platform; re-adding the same issuer and client id updates it."""
+    registration = PlatformRegistration(
+        issuer=issuer.strip(),
+        client_id=client_id.strip(),
+        auth_login_url=auth_login_url.strip(),
+        auth_token_url=auth_token_url.strip(),
+        key_set_url=key_set_url.strip(),
+        deployment_ids=tuple(d.strip() for d in deployment_ids),
+        auth_audience=auth_audience,
+    )
+    platform_service.validate_registration(registration)
+    if not no_check:
+        _check_key_set(registration.key_set_url)
+    svc = services()
+    platform_id = platform_service.register_platform(registration, uow=svc.uow(), now=svc.clock())
+    click.echo(
+        f"platform {platform_id}: {registration.issuer} (client {registration.client_id}), "
+        f"deployments {', '.join(registration.deployment_ids)}"
+    )
+
+
+@platform.command("allow-deployment")
+@click.option("--issuer", required=True)
+@click.option("--client-id", required=True)
+@click.option("--deployment-id", required=True)
+def platform_allow_deployment(issuer: str, client_id: str, deployment_id: str) -> None:
+    """Allow one more deployment id of a registered platform."""
+    svc = services()
+    added = platform_service.allow_deployment(
+        issuer, client_id, deployment_id, uow=svc.uow(), now=svc.clock()
+    )
+    click.echo(f"deployment {deployment_id} {'allowed' if added else 'was already allowed'}")
+
+
+@platform.command("list")
+def platform_list() -> None:
+    """List registered platforms and their deployments."""
+    found = platform_service.list_platforms(uow=services().uow())
+    if not found:
+        click.echo("no platforms registered; add one with: lti-bridge platform add …")
+    for item in found:
+        click.echo(
+            f"{item.id}\t{item.issuer}\tclient={item.client_id}\t"
+            f"deployments={','.join(item.deployment_ids) or '-'}\tjwks={item.key_set_url}"
+        )
+
+
+# --- keys ---------------------------------------------------------------------------------------
+
+
+@cli.group()
+def keys() -> None:
+    """The tool's signing keys."""
+
+
+@keys.command("list")
+def keys_list() -> None:
+    """List the tool's keys: which one signs, which are published."""
+    svc = services()
+    with svc.engine.connect() as conn:
+        found = tool_keys.list_keys(conn)
+        signing = tool_keys.signing_key(conn)
+    if not found:
+        click.echo("no keys yet; run: lti-bridge db upgrade")
+    for key in found:
+        state = (
+            "signing"
+            if signing and key.kid == signing.kid
+            else ("published" if key.active else "retired")
+        )
+        click.echo(f"{key.kid}\t{state}\tcreated {key.created_at:%Y-%m-%d %H:%M}")
+
+
+@keys.command("rotate")
+def keys_rotate() -> None:
+    """Create a new signing key; the previous one stays published until retired."""
+    svc = services()
+    with svc.engine.begin() as conn:
+        key = tool_keys.generate_key(conn, svc.clock())
+    click.echo(
+        f"new signing key {key.kid}; retire the old one later with: lti-bridge keys retire KID"
+    )
+
+
+@keys.command("retire")
+@click.argument("kid")
+def keys_retire(kid: str) -> None:
+    """Stop publishing and using key KID."""
+    svc = services()
+    with svc.engine.begin() as conn:
+        outcome = tool_keys.retire_key(conn, kid, svc.clock())
+    if outcome == "unknown":
+        fail(f"no key {kid}; see: lti-bridge keys list")
+    if outcome == "last key":
+        fail(f"{kid} is the only active key; rotate first")
+    click.echo(f"key {kid} {outcome}")
+
+
+# --- worker -------------------------------------------------------------------------------------
+
+
+@cli.command("worker")
+@click.option("--once", is_flag=True, help="Do one round of work and exit.")
+@click.option("--interval", default=30.0, show_default=True, type=click.FloatRange(0.1, 3600))
+def worker(once: bool, interval: float) -> None:
+    """Run background work: expire old launch state (and, as it arrives, relay the outbox)."""
+    import time
+
+    svc = services()
+    while True:
+        purged = svc.store.purge_expired()
+        if once:
+            click.echo(f"purged {purged} expired launch-state entries")
+            return
+        time.sleep(interval)
+
+
+def register_commands(app: Flask) -> None:
+    """Offer the same commands under ``flask --app lti_bridge.web …``."""
+    for name, command in cli.commands.items():
+        app.cli.add_command(command, name)

@@ -1,0 +1,62 @@
+"""Domain errors become answers here: a readable page for people, JSON for API clients."""
+
+from __future__ import annotations
+
+import logging
+from urllib.parse import urlencode, urlsplit
+
+from flask import Flask, jsonify, render_template, request
+from flask.typing import ResponseReturnValue
+from werkzeug.exceptions import HTTPException
+
+from lti_bridge.domain.errors import LaunchError, LtiBridgeError, NotFoundError, ValidationError
+
+log = logging.getLogger("lti_bridge.web")
+
+STATUS = {LaunchError: 400, NotFoundError: 404, ValidationError: 422}
+
+
+def _wants_json() -> bool:
+    return request.path.startswith(("/webhooks/", "/api/")) or (
+        request.accept_mimetypes.best == "application/json"
+    )
+
+
+def return_url_with_error(return_url: str | None, message: str) -> str | None:
+    """The LMS's return URL carrying ``lti_errormsg``, when it is an http(s) URL."""
+    if not return_url or urlsplit(return_url).scheme not in {"http", "https"}:
+        return None
+    sep = "&" if "?" in return_url else "?"
+    return return_url + sep + urlencode({"lti_errormsg": message})
+
+
+def render_problem(
+    status: int, title: str, message: str, hint: str = "", back_url: str | None = None
+) -> ResponseReturnValue:
+    if _wants_json():
+        return jsonify(error=title, message=message), status
+    page = render_template("error.html", title=title, message=message, hint=hint, back_url=back_url)
+    return page, status
+
+
+def register(app: Flask) -> None:
+    @app.errorhandler(LtiBridgeError)
+    def _domain_error(exc: LtiBridgeError) -> ResponseReturnValue:
+        status = next((code for cls, code in STATUS.items() if isinstance(exc, cls)), 400)
+        log.warning("%s %s refused: %s", request.method, request.path, exc)
+        back = return_url_with_error(getattr(exc, "return_url", None), exc.public_message)
+        return render_problem(status, "Request refused", exc.public_message, exc.admin_hint, back)
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException) -> ResponseReturnValue:
+        return render_problem(exc.code or 500, exc.name, exc.description or exc.name)
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception) -> ResponseReturnValue:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return render_problem(
+            500,
+            "Internal error",
+            "The tool hit an unexpected error. Please try again; if it persists, tell your "
+            "university's support.",
+        )

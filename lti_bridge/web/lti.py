@@ -1,0 +1,257 @@
+"""LTI 1.3 endpoints: OIDC login, launch, the tool's JWKS."""
+
+from __future__ import annotations
+
+import logging
+import re
+from urllib.parse import urlencode, urlsplit
+
+from flask import Blueprint, Response, jsonify, make_response, redirect, render_template, request
+from flask.typing import ResponseReturnValue
+from pylti1p3.contrib.flask import FlaskCookieService, FlaskRequest, FlaskSessionService
+from pylti1p3.contrib.flask.redirect import FlaskRedirect
+
+from lti_bridge.adapters.lti import deep_linking
+from lti_bridge.adapters.lti import keys as tool_keys
+from lti_bridge.adapters.lti.claims import launch_context_from_claims
+from lti_bridge.adapters.lti.launch import (
+    STORAGE_KEY_PREFIX,
+    HardenedMessageLaunch,
+    HardenedOIDCLogin,
+    PlatformStorageCheck,
+    origin_of,
+)
+from lti_bridge.domain.deep_linking import place_item
+from lti_bridge.domain.errors import LaunchError, ValidationError
+from lti_bridge.domain.model import LaunchContext, LinkAccess, MessageType
+from lti_bridge.services.launches import record_launch
+from lti_bridge.web import csrf
+from lti_bridge.web.context import public_base_url, services
+
+bp = Blueprint("lti", __name__)
+log = logging.getLogger("lti_bridge.launch")
+
+
+class PartitionedCookieService(FlaskCookieService):  # type: ignore[misc]
+    """pylti1p3's cookies, also ``Partitioned`` (CHIPS) when secure.
+
+    A partitioned cookie is kept per top-level site, so browsers that block third-party cookies
+    still return the state cookie to the tool inside the LMS's iframe.
+    """
+
+    def update_response(self, response: Response) -> None:
+        secure = bool(self._request.is_secure())
+        for key, data in self._cookie_data_to_set.items():
+            response.set_cookie(
+                key=key,
+                value=data["value"],
+                max_age=data["exp"],
+                secure=secure,
+                httponly=True,
+                path="/",
+                samesite="None" if secure else "Lax",
+                partitioned=secure,
+            )
+
+
+class FlaskOIDCLogin(HardenedOIDCLogin):
+    def get_redirect(self, url: str) -> FlaskRedirect:
+        return FlaskRedirect(url, self._cookie_service)
+
+    def get_response(self, html: str) -> ResponseReturnValue:
+        return make_response(html)
+
+
+_FRAME_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+def _lti_request() -> FlaskRequest:
+    # Behind a TLS-terminating proxy the request looks like http; the public URL says otherwise,
+    # and the state cookie must then be SameSite=None; Secure to survive the platform's POST.
+    secure = request.is_secure or services().settings.public_url.startswith("https://")
+    return FlaskRequest(request_is_secure=secure)
+
+
+@bp.route("/lti/login", methods=["GET", "POST"])
+def login() -> ResponseReturnValue:
+    svc = services()
+    lti_request = _lti_request()
+    base = public_base_url()
+    cookies = PartitionedCookieService(lti_request)
+    oidc = FlaskOIDCLogin(
+        lti_request,
+        svc.tool_conf(),
+        FlaskSessionService(lti_request),
+        cookies,
+        store=svc.store,
+        tool_base_url=base,
+    )
+    oidc.state_ttl = svc.settings.launch_state_ttl_seconds
+    if oidc.storage_target and not _FRAME_NAME.match(oidc.storage_target):
+        raise LaunchError(
+            f"lti_storage_target {oidc.storage_target!r} is not a frame name",
+            public_message="The platform's login request was malformed.",
+        )
+    auth_url = oidc.get_redirect_object(base + "/lti/launch").get_redirect_url()
+    if oidc.storage_target:
+        # LTI client-side postMessage storage: put the proof in the platform's frame, then go.
+        response = make_response(
+            render_template(
+                "lti/storage_login.html",
+                auth_url=auth_url,
+                target=oidc.storage_target,
+                platform_origin=origin_of(auth_url),
+                key=STORAGE_KEY_PREFIX + (oidc.state or ""),
+                value=oidc.storage_proof,
+            )
+        )
+    elif request.headers.get("Sec-Fetch-Dest") == "iframe" and not request.args.get("new_window"):
+        # In an iframe without platform storage: check that cookies stick before going on, and
+        # offer a new window if they do not.
+        response = make_response(
+            render_template(
+                "lti/cookie_check.html",
+                auth_url=auth_url,
+                new_window_url=_login_url_in_new_window(),
+            )
+        )
+    else:
+        response = redirect(auth_url, code=302)
+    cookies.update_response(response)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _login_url_in_new_window() -> str:
+    params = request.values.to_dict()
+    params["new_window"] = "1"
+    return public_base_url() + "/lti/login?" + urlencode(params)
+
+
+@bp.post("/lti/launch")
+def launch() -> ResponseReturnValue:
+    svc = services()
+    lti_request = _lti_request()
+    message = HardenedMessageLaunch(
+        lti_request,
+        svc.tool_conf(),
+        FlaskSessionService(lti_request),
+        PartitionedCookieService(lti_request),
+        store=svc.store,
+        key_cache=svc.key_cache,
+        leeway=svc.settings.jwt_leeway_seconds,
+        storage_proof=request.form.get("lti_storage_proof") or None,
+    )
+    try:
+        message.validate()
+    except PlatformStorageCheck as check:
+        return render_template(
+            "lti/storage_launch.html",
+            check=check,
+            id_token=request.form.get("id_token", ""),
+        )
+    context = launch_context_from_claims(message.get_launch_data())
+    record_launch(context, platform_id=message.platform_id, uow=svc.uow(), now=svc.clock())
+    log.info(
+        "launch iss=%s deployment=%s sub=%s link=%s staff=%s",
+        context.issuer,
+        context.deployment_id,
+        context.user_sub,
+        context.resource_link_id,
+        context.is_staff,
+    )
+    if context.message_type is MessageType.DEEP_LINKING:
+        return _deep_linking_picker(context, message.get_launch_id())
+    if context.is_staff:
+        return render_template("lti/section.html", launch=context)
+    return _learner_view(context)
+
+
+def _safe_content_url(context: LaunchContext) -> str | None:
+    url = context.custom.get("content_url")
+    if url and urlsplit(url).scheme in {"http", "https"} and urlsplit(url).netloc:
+        return url
+    return None
+
+
+def _learner_view(context: LaunchContext) -> ResponseReturnValue:
+    if context.access is LinkAccess.OPEN:
+        url = _safe_content_url(context)
+        if url:
+            return redirect(url, code=303)
+        return render_template("lti/item.html", launch=context)
+    # Restricted content stays shut until the credit gate decides (DOMAIN R1).
+    return render_template("lti/restricted.html", launch=context), 403
+
+
+def _deep_linking_picker(
+    context: LaunchContext,
+    launch_id: str,
+    *,
+    values: dict[str, str] | None = None,
+    problems: dict[str, str] | None = None,
+) -> ResponseReturnValue:
+    if not context.is_staff:
+        raise LaunchError(
+            f"deep linking launch by non-staff roles {sorted(context.short_roles)}",
+            public_message="Only instructors can place items from this tool.",
+        )
+    return render_template(
+        "lti/deep_linking.html",
+        launch=context,
+        launch_id=launch_id,
+        csrf_token=csrf.token_for("deep-link", launch_id),
+        values=values or {"access": "open"},
+        problems=problems or {},
+    ), (422 if problems else 200)
+
+
+@bp.post("/lti/deep-link")
+def deep_link_response() -> ResponseReturnValue:
+    """Sign the instructor's chosen item and send it back to the platform."""
+    svc = services()
+    launch_id = request.form.get("launch_id", "")
+    csrf.check("deep-link", launch_id, request.form.get("csrf_token", ""))
+    claims = svc.store.get_value(launch_id)
+    if not claims:
+        raise LaunchError(
+            "deep linking launch data missing or expired",
+            public_message="This placement has expired. Please start again from the course.",
+        )
+    context = launch_context_from_claims(claims)
+    values = {k: request.form.get(k, "") for k in ("title", "item", "access", "content_url")}
+    try:
+        item = place_item(**values)
+    except ValidationError as exc:
+        return _deep_linking_picker(
+            context, launch_id, values=values, problems=getattr(exc, "fields", {})
+        )
+    if svc.store.consume(launch_id) is None:
+        raise LaunchError(
+            "deep linking launch already answered",
+            public_message="This placement was already sent. Please start again from the course.",
+        )
+    registration = svc.tool_conf().find(context.issuer, context.client_id)
+    if registration is None:
+        raise LaunchError(f"platform {context.issuer} no longer registered")
+    token = deep_linking.response_jwt(
+        claims, registration, svc.keyring.signing_key(), item, public_base_url() + "/lti/launch"
+    )
+    log.info(
+        "deep link placed item=%s access=%s by sub=%s", item.item, item.access, context.user_sub
+    )
+    return render_template(
+        "lti/deep_link_return.html", action=deep_linking.return_url(claims), jwt=token, item=item
+    )
+
+
+@bp.get("/lti/jwks")
+@bp.get("/.well-known/jwks.json")
+def jwks() -> ResponseReturnValue:
+    svc = services()
+    svc.keyring.signing_key()  # a new installation gets its first key on first use
+    with svc.engine.connect() as conn:
+        document = tool_keys.published_jwks(conn)
+    response = jsonify(document)
+    response.headers["Cache-Control"] = "public, max-age=300"
+    return response
