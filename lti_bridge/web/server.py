@@ -40,6 +40,8 @@ def run_gunicorn(
             "threads": threads,
             "worker_class": "gthread" if threads > 1 else "sync",
             "accesslog": "-" if access_log else None,
+            # The worker's pid on each line: operators can see how requests spread over workers.
+            "access_log_format": '%(h)s "%(r)s" %(s)s %(b)s %(M)sms pid=%(p)s',
             "timeout": 60,
             "graceful_timeout": 10,
         },
