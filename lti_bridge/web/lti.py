@@ -68,8 +68,17 @@ _FRAME_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 def _lti_request() -> FlaskRequest:
     # Behind a TLS-terminating proxy the request looks like http; the public URL says otherwise,
     # and the state cookie must then be SameSite=None; Secure to survive the platform's POST.
-    secure = request.is_secure or services().settings.public_url.startswith("https://")
+    # Browsers treat loopback as a secure context and keep Secure cookies from it, so a tool on
+    # 127.0.0.1 (development, tests) gets the same SameSite=None cookies as one behind https.
+    secure = (
+        request.is_secure
+        or services().settings.public_url.startswith("https://")
+        or request.host.rsplit(":", 1)[0] in _LOOPBACK_HOSTS
+    )
     return FlaskRequest(request_is_secure=secure)
+
+
+_LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "[::1]"})
 
 
 @bp.route("/lti/login", methods=["GET", "POST"])
@@ -113,6 +122,7 @@ def login() -> ResponseReturnValue:
                 "lti/cookie_check.html",
                 auth_url=auth_url,
                 new_window_url=_login_url_in_new_window(),
+                secure=bool(lti_request.is_secure()),
             )
         )
     else:

@@ -328,9 +328,11 @@ class DevPlatform:
         def storage_frame() -> ResponseReturnValue:
             return render_template("storage_frame.html")
 
-        @app.post("/storage-log")
+        @app.route("/storage-log", methods=["GET", "POST"])
         def storage_log() -> ResponseReturnValue:
-            platform.storage_log.append(request.get_data(as_text=True)[:200])
-            return "", 204
+            if request.method == "POST":
+                platform.storage_log.append(request.get_data(as_text=True)[:200])
+                return "", 204
+            return "\n".join(platform.storage_log), 200, {"Content-Type": "text/plain"}
 
         return app
