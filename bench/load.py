@@ -31,6 +31,7 @@ class Result:
     seconds: float
     latencies: list[float]
     statuses: dict[int, int]
+    server_cpu_ms: float = 0.0
 
     @property
     def throughput(self) -> float:

@@ -13,7 +13,7 @@ from lti_bridge.adapters.db.engine import make_engine
 from lti_bridge.adapters.db.uow import SqlAlchemyUnitOfWork
 from lti_bridge.adapters.lti.platform_keys import PlatformKeyCache
 from lti_bridge.adapters.lti.store import RedisLaunchStore, SharedLaunchStore, SqlLaunchStore
-from lti_bridge.adapters.lti.tool_config import DbToolConf, ToolKeyRing
+from lti_bridge.adapters.lti.tool_config import DbToolConf, RegistrationCache, ToolKeyRing
 from lti_bridge.config import Settings
 
 
@@ -31,13 +31,14 @@ class Services:
     store: SharedLaunchStore
     key_cache: PlatformKeyCache
     keyring: ToolKeyRing
+    registrations: RegistrationCache
     clock: Callable[[], datetime] = field(default=utc_now)
 
     def uow(self) -> SqlAlchemyUnitOfWork:
         return SqlAlchemyUnitOfWork(self.engine)
 
     def tool_conf(self) -> DbToolConf:
-        return DbToolConf(self.engine, self.keyring)
+        return DbToolConf(self.engine, self.keyring, self.registrations)
 
 
 def build_http_session() -> requests.Session:
@@ -70,5 +71,6 @@ def build_services(settings: Settings, *, clock: Callable[[], datetime] = utc_no
         store=store,
         key_cache=key_cache,
         keyring=ToolKeyRing(engine, clock),
+        registrations=RegistrationCache(engine),
         clock=clock,
     )

@@ -7,6 +7,7 @@ from types import TracebackType
 from typing import Protocol, Self
 
 from lti_bridge.domain.model import LaunchContext, PlatformRegistration
+from lti_bridge.services.sis_ports import SisRepository
 
 
 class LtiRepository(Protocol):
@@ -21,6 +22,7 @@ class LtiRepository(Protocol):
 
 class UnitOfWork(Protocol):
     lti: LtiRepository
+    sis: SisRepository
 
     def __enter__(self) -> Self: ...
 

@@ -28,10 +28,15 @@ def create_app(
     logging.getLogger("lti_bridge").setLevel(settings.log_level.upper())
     app.extensions["lti_bridge"] = services or build_services(settings)
 
-    from lti_bridge.web import cli, errors, health, lti
+    from lti_bridge.web import cli, errors, health, lti, register
 
     cli.register_commands(app)
     errors.register(app)
     app.register_blueprint(health.bp)
     app.register_blueprint(lti.bp)
+
+    from lti_bridge.web import webhooks
+
+    app.register_blueprint(webhooks.bp)
+    app.register_blueprint(register.bp)
     return app

@@ -266,6 +266,57 @@ def worker(once: bool, interval: float) -> None:
         time.sleep(interval)
 
 
+# --- events -------------------------------------------------------------------------------------
+
+
+@cli.group()
+def events() -> None:
+    """SIS webhook deliveries: audit and replay."""
+
+
+@events.command("list")
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 100000))
+@click.option("--type", "event_type", default=None, help="Only events of this type.")
+def events_list(limit: int, event_type: str | None) -> None:
+    """List the newest accepted deliveries: received at, webhook id, type, sequence, outcome."""
+    from lti_bridge.services import sis_events
+
+    found = sis_events.list_deliveries(uow=services().uow(), limit=limit, type=event_type)
+    if not found:
+        click.echo("no deliveries recorded" + (f" of type {event_type}" if event_type else ""))
+    for item in found:
+        sequence = "-" if item.sequence is None else item.sequence
+        note = f"\t{item.error}" if item.error else ""
+        click.echo(
+            f"{item.received_at:%Y-%m-%dT%H:%M:%SZ}\t{item.webhook_id}\t{item.type}\t"
+            f"seq={sequence}\t{item.outcome.value}{note}"
+        )
+
+
+@events.command("replay")
+@click.argument("webhook_id")
+def events_replay(webhook_id: str) -> None:
+    """Apply a recorded delivery again; sequences still decide what changes."""
+    from marshmallow import ValidationError as SchemaError
+
+    from lti_bridge.domain.errors import NotFoundError
+    from lti_bridge.services import sis_events
+    from lti_bridge.web.schemas import load_event
+
+    svc = services()
+    try:
+        delivery = sis_events.get_delivery(webhook_id, uow=svc.uow())
+    except NotFoundError:
+        fail(f"no delivery with webhook id {webhook_id}; see: lti-bridge events list")
+    try:
+        event = load_event(dict(delivery.payload))
+    except SchemaError as exc:
+        fail(f"delivery {webhook_id} no longer passes the schema: {exc.messages}")
+    applied = sis_events.replay_sis_event(event, webhook_id, uow=svc.uow(), clock=svc.clock)
+    reason = f" ({applied.reason})" if applied.reason else ""
+    click.echo(f"delivery {webhook_id} {event.type.value}: {applied.outcome.value}{reason}")
+
+
 def register_commands(app: Flask) -> None:
     """Offer the same commands under ``flask --app lti_bridge.web …``."""
     for name, command in cli.commands.items():

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
+import threading
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -10,6 +13,26 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+
+_held = threading.local()
+
+
+def _writelock_acquire(conn: Any) -> None:
+    # ``conn.info`` belongs to the pooled DBAPI connection: its lock file stays open with it.
+    fd = conn.info.get("writelock_fd")
+    # A thread already inside a write transaction (on another connection) must not wait on
+    # itself: it falls back to SQLite's busy handler.
+    if fd is None or getattr(_held, "depth", 0):
+        return
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    _held.depth = 1
+    conn.info["writelock_held"] = True
+
+
+def _writelock_release(conn: Any) -> None:
+    if conn.info.pop("writelock_held", False):
+        _held.depth = 0
+        fcntl.flock(conn.info["writelock_fd"], fcntl.LOCK_UN)
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
@@ -20,9 +43,10 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"timeout": 30}, **kwargs)
+        lock_path = f"{database}.writelock" if database and database != ":memory:" else None
 
         @event.listens_for(engine, "connect")
-        def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+        def _sqlite_pragmas(dbapi_connection: Any, record: Any) -> None:
             # WAL lets readers and one writer share the file across gunicorn workers.
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
@@ -32,15 +56,48 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             cursor.close()
             # Let SQLAlchemy issue BEGIN itself so BEGIN IMMEDIATE can be used for writes.
             dbapi_connection.isolation_level = None
+            if lock_path:
+                record.info["writelock_fd"] = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+
+        @event.listens_for(engine, "close")
+        def _sqlite_close(_dbapi_connection: Any, record: Any) -> None:
+            fd = record.info.pop("writelock_fd", None)
+            if fd is not None:
+                os.close(fd)
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn: Any) -> None:
             # Take the write lock at BEGIN: a deferred transaction that reads and then writes
-            # can fail with "database is locked" instead of waiting its turn.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # can fail with "database is locked" instead of waiting its turn. Writers queue on
+            # a file lock first: SQLite's own busy handler polls with sleeps of 1 ms and more,
+            # which under two busy workers costs more than the transactions themselves.
+            _writelock_acquire(conn)
+            try:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            except BaseException:
+                _writelock_release(conn)
+                raise
+
+        @event.listens_for(engine, "commit")
+        def _sqlite_commit(conn: Any) -> None:
+            # Commit here, then let go of the file lock; SQLAlchemy's own commit finds no
+            # transaction left and does nothing.
+            try:
+                conn.connection.dbapi_connection.commit()
+            finally:
+                _writelock_release(conn)
+
+        @event.listens_for(engine, "rollback")
+        def _sqlite_rollback(conn: Any) -> None:
+            try:
+                conn.connection.dbapi_connection.rollback()
+            finally:
+                _writelock_release(conn)
 
         return engine
-    kwargs.setdefault("pool_pre_ping", True)
+    # No pre-ping round trip per checkout: a connection the server dropped fails one request,
+    # SQLAlchemy then discards the pool, and the next request reconnects.
+    kwargs.setdefault("pool_recycle", 1800)
     kwargs.setdefault("pool_size", 5)
     kwargs.setdefault("max_overflow", 10)
     return create_engine(url, **kwargs)

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -130,4 +132,82 @@ lti_store = Table(
     Column("value", JSON, nullable=True),
     _ts("expires_at"),
     Index("ix_lti_store_expires_at", "expires_at"),
+)
+
+# --- SIS state (webhooks, CONTRACT §4) -----------------------------------------------------------
+# Keyed by the SIS's own ids, without foreign keys: each webhook carries a full snapshot, so the
+# rows of one event are written together in one transaction, in whatever order is cheapest.
+
+sis_students = Table(
+    "sis_students",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("sis_id", String(255), nullable=False, unique=True),
+    Column("email", String(320), nullable=True),
+    Column("platform_user_id", String(255), nullable=True),
+    Column("hold_active", Boolean, nullable=False, default=False),
+    Column("hold_reason", Text, nullable=True),
+    # Holds and onboarding each carry their own per-student sequence.
+    Column("hold_sequence", BigInteger, nullable=True),
+    _ts("onboarding_passed_at", nullable=True),
+    Column("onboarding_sequence", BigInteger, nullable=True),
+    _ts("created_at"),
+    _ts("updated_at"),
+)
+
+sis_sessions = Table(
+    "sis_sessions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("code", String(64), nullable=False, unique=True),
+    Column("starts_on", Date, nullable=False),
+    Column("ends_on", Date, nullable=False),
+    _ts("enrollment_opens_at"),
+    _ts("enrollment_closes_at"),
+)
+
+sis_sections = Table(
+    "sis_sections",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("sis_id", String(255), nullable=False, unique=True),
+    Column("course_code", String(64), nullable=False),
+    Column("credit_hours", Integer, nullable=False),
+    Column("session_code", String(64), nullable=False),
+)
+
+registrations = Table(
+    "registrations",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("sis_id", String(255), nullable=False, unique=True),
+    Column("student_sis_id", String(255), nullable=False),
+    Column("section_sis_id", String(255), nullable=False),
+    Column("status", String(16), nullable=False),
+    _ts("enrolled_at", nullable=True),
+    Column("tuition_status", String(16), nullable=False),
+    Column("tuition_amount_cents", BigInteger, nullable=True),
+    Column("tuition_currency", String(3), nullable=True),
+    # The SIS's per-registration sequence of the stored snapshot: only newer ones replace it.
+    Column("sequence", BigInteger, nullable=False),
+    # DOMAIN R9: set by the credit gate, never by a webhook.
+    _ts("first_restricted_access_at", nullable=True),
+    _ts("updated_at"),
+    Index("ix_registrations_student_sis_id", "student_sis_id"),
+    Index("ix_registrations_section_sis_id", "section_sis_id"),
+)
+
+# Every accepted delivery, kept for audit and replay. The unique webhook id, written in the same
+# transaction as the effect, is what makes a delivery apply exactly once.
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("webhook_id", String(255), nullable=False, unique=True),
+    Column("type", String(64), nullable=False),
+    Column("sequence", BigInteger, nullable=True),
+    _ts("received_at"),
+    Column("outcome", String(16), nullable=False),
+    Column("payload", JSON, nullable=False),
+    Column("error", Text, nullable=True),
 )

@@ -8,6 +8,7 @@ from typing import Self
 from sqlalchemy import Connection, Engine
 
 from lti_bridge.adapters.db.lti_repository import SqlAlchemyLtiRepository
+from lti_bridge.adapters.db.sis_repository import SqlAlchemySisRepository
 
 
 class SqlAlchemyUnitOfWork:
@@ -22,6 +23,7 @@ class SqlAlchemyUnitOfWork:
         self.conn = self._engine.connect()
         self._tx = self.conn.begin()
         self.lti = SqlAlchemyLtiRepository(self.conn)
+        self.sis = SqlAlchemySisRepository(self.conn)
         return self
 
     def __exit__(

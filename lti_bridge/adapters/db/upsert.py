@@ -8,6 +8,35 @@ from typing import Any
 from sqlalchemy import Connection, Table
 from sqlalchemy.dialects import postgresql, sqlite
 
+# Built statements by shape. Building one (its ``excluded`` columns especially) costs more than
+# running it; the values travel as parameters, so one statement serves every call of a shape.
+_STATEMENTS: dict[tuple[Any, ...], Any] = {}
+
+
+def _statement(
+    dialect_name: str,
+    table: Table,
+    columns: tuple[str, ...],
+    keys: tuple[str, ...],
+    update: tuple[str, ...],
+    returning: str | None,
+) -> Any:
+    shape = (dialect_name, table.name, columns, keys, update, returning)
+    stmt = _STATEMENTS.get(shape)
+    if stmt is None:
+        dialect = postgresql if dialect_name == "postgresql" else sqlite
+        stmt = dialect.insert(table)
+        if update:
+            stmt = stmt.on_conflict_do_update(
+                index_elements=list(keys), set_={name: stmt.excluded[name] for name in update}
+            )
+        else:
+            stmt = stmt.on_conflict_do_nothing(index_elements=list(keys))
+        if returning is not None:
+            stmt = stmt.returning(table.c[returning])
+        _STATEMENTS[shape] = stmt
+    return stmt
+
 
 def insert_or_update(
     conn: Connection,
@@ -19,14 +48,10 @@ def insert_or_update(
     returning: str | None = "id",
 ) -> Any:
     """Insert a row, or update the ``update`` columns of the row matching ``keys``."""
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    stmt = dialect.insert(table).values(**values)
-    if update:
-        stmt = stmt.on_conflict_do_update(
-            index_elements=list(keys), set_={name: stmt.excluded[name] for name in update}
-        )
-    else:
-        stmt = stmt.on_conflict_do_nothing(index_elements=list(keys))
+    stmt = _statement(
+        conn.dialect.name, table, tuple(values), tuple(keys), tuple(update), returning
+    )
+    result = conn.execute(stmt, dict(values))
     if returning is None:
-        return conn.execute(stmt).rowcount
-    return conn.execute(stmt.returning(table.c[returning])).scalar()
+        return result.rowcount
+    return result.scalar()

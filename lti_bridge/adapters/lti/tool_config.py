@@ -47,28 +47,39 @@ class PlatformRecord(Registration):
         self.deployment_ids = deployment_ids
 
 
-class DbToolConf(ToolConfAbstract[Any]):
-    """Registrations and deployments from the ``platforms`` and ``deployments`` tables.
+class RegistrationCache:
+    """Registrations by issuer and client id, shared by one process's requests for ``ttl`` s.
 
-    One issuer may hold several client ids (Canvas-style), so every lookup is by issuer and
-    client id. A launch's registration and its deployments come back in one query and are kept
-    on this (per-request) object, so validating the deployment costs no second round trip.
+    A launch then costs no query for its registration. Changes made with the CLI reach every
+    worker within ``ttl``; a deployment the cached entry does not know is looked up again at
+    once (``DbToolConf.find_deployment_by_params``), so ``platform allow-deployment`` works on
+    the very next launch. Misses are not cached: a new ``platform add`` needs no waiting either.
     """
 
-    def __init__(self, engine: Engine, keyring: ToolKeyRing) -> None:
-        super().__init__()
+    def __init__(self, engine: Engine, ttl: float = 30.0) -> None:
         self._engine = engine
-        self._keyring = keyring
-        self._found: dict[tuple[str, str], PlatformRecord | None] = {}
-        self.candidates: list[str] = []
+        self._ttl = ttl
+        self._entries: dict[tuple[str, str], tuple[float, PlatformRecord, list[str]]] = {}
+        self._lock = threading.Lock()
 
-    def check_iss_has_one_client(self, iss: str) -> bool:
-        return False
+    def get(
+        self, iss: str, client_id: str | None, *, fresh: bool = False
+    ) -> tuple[PlatformRecord | None, list[str]]:
+        """The registration (or None) and the client ids the issuer has."""
+        key = (iss, client_id or "")
+        now = time.monotonic()
+        entry = self._entries.get(key)
+        if entry is not None and not fresh and now - entry[0] < self._ttl:
+            return entry[1], entry[2]
+        record, candidates = self._load(iss, client_id)
+        with self._lock:
+            if record is not None and self._ttl > 0:
+                self._entries[key] = (now, record, candidates)
+            else:
+                self._entries.pop(key, None)
+        return record, candidates
 
-    def check_iss_has_many_clients(self, iss: str) -> bool:
-        return True
-
-    def _load(self, iss: str, client_id: str | None) -> PlatformRecord | None:
+    def _load(self, iss: str, client_id: str | None) -> tuple[PlatformRecord | None, list[str]]:
         stmt = (
             select(platforms, deployments.c.deployment_id)
             .outerjoin(deployments, deployments.c.platform_id == platforms.c.id)
@@ -81,10 +92,10 @@ class DbToolConf(ToolConfAbstract[Any]):
         by_platform: dict[int, list[Any]] = {}
         for row in rows:
             by_platform.setdefault(row["id"], []).append(row)
-        self.candidates = sorted({row["client_id"] for row in rows})
+        candidates = sorted({row["client_id"] for row in rows})
         if len(by_platform) != 1:
             # None, or several client ids under one issuer and the login did not say which.
-            return None
+            return None, candidates
         ((platform_id, platform_rows),) = by_platform.items()
         first = platform_rows[0]
         record = PlatformRecord(
@@ -97,12 +108,38 @@ class DbToolConf(ToolConfAbstract[Any]):
         record.set_key_set_url(first["key_set_url"])
         if first["auth_audience"]:
             record.set_auth_audience(first["auth_audience"])
-        return record
+        return record, candidates
 
-    def find(self, iss: str, client_id: str | None) -> PlatformRecord | None:
+
+class DbToolConf(ToolConfAbstract[Any]):
+    """Registrations and deployments from the ``platforms`` and ``deployments`` tables.
+
+    One issuer may hold several client ids (Canvas-style), so every lookup is by issuer and
+    client id. A launch's registration and its deployments come back in one query and are kept
+    on this (per-request) object, so validating the deployment costs no second round trip.
+    """
+
+    def __init__(
+        self, engine: Engine, keyring: ToolKeyRing, cache: RegistrationCache | None = None
+    ) -> None:
+        super().__init__()
+        self._keyring = keyring
+        self._cache = cache or RegistrationCache(engine, ttl=0.0)
+        self._found: dict[tuple[str, str], PlatformRecord | None] = {}
+        self.candidates: list[str] = []
+
+    def check_iss_has_one_client(self, iss: str) -> bool:
+        return False
+
+    def check_iss_has_many_clients(self, iss: str) -> bool:
+        return True
+
+    def find(
+        self, iss: str, client_id: str | None, *, fresh: bool = False
+    ) -> PlatformRecord | None:
         key = (iss, client_id or "")
-        if key not in self._found:
-            self._found[key] = self._load(iss, client_id)
+        if fresh or key not in self._found:
+            self._found[key], self.candidates = self._cache.get(iss, client_id, fresh=fresh)
         return self._found[key]
 
     def _with_tool_key(self, record: PlatformRecord | None) -> PlatformRecord | None:
@@ -126,6 +163,9 @@ class DbToolConf(ToolConfAbstract[Any]):
         self, iss: str, deployment_id: str, client_id: str | None, *args: Any, **kwargs: Any
     ) -> Deployment | None:
         record = self.find(iss, client_id)
+        if record is not None and deployment_id not in record.deployment_ids:
+            # Allowed since the cache was filled? The database says, once.
+            record = self._with_tool_key(self.find(iss, client_id, fresh=True))
         if record is None or deployment_id not in record.deployment_ids:
             return None
         return Deployment().set_deployment_id(deployment_id)

@@ -1,0 +1,234 @@
+"""``POST /webhooks/sis``: signed SIS events (CONTRACT §4), and their OpenAPI description.
+
+Order matters: size, then signature over the raw bytes, then JSON, then schema, then one
+transaction that records the webhook id and applies the effect. Nothing rejected is stored.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from functools import lru_cache
+from typing import Any
+
+from apispec import APISpec
+from apispec.ext.marshmallow import MarshmallowPlugin
+from flask import Blueprint, Response, jsonify, request
+from flask.typing import ResponseReturnValue
+from marshmallow import ValidationError
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from lti_bridge.adapters.sis.signature import SecretError, SignatureError, WebhookVerifier
+from lti_bridge.domain.sis import DeliveryOutcome
+from lti_bridge.services.sis_events import apply_sis_event
+from lti_bridge.web import schemas
+from lti_bridge.web.context import services
+
+bp = Blueprint("webhooks", __name__)
+log = logging.getLogger("lti_bridge.webhooks")
+
+SIGNATURE_HEADERS = ("webhook-id", "webhook-timestamp", "webhook-signature")
+
+
+def problem(status: int, error: str, detail: Any, **headers: str) -> ResponseReturnValue:
+    """Answer ``{"error": …, "detail": …}`` with ``status``."""
+    return jsonify(error=error, detail=detail), status, headers
+
+
+def _reject(status: int, error: str, detail: Any, **headers: str) -> ResponseReturnValue:
+    log.warning(
+        "rejected SIS delivery %r: %d %s: %s",
+        (request.headers.get("webhook-id") or "")[:255],
+        status,
+        error,
+        detail,
+    )
+    return problem(status, error, detail, **headers)
+
+
+@lru_cache(maxsize=8)
+def _verifier(secrets: tuple[str, ...], tolerance: int) -> WebhookVerifier:
+    # Decoding the secrets once per process, not per delivery.
+    return WebhookVerifier.from_secrets(secrets, tolerance)
+
+
+def _read_body(limit: int) -> bytes | None:
+    """Return the body, or None when it is larger than ``limit`` bytes."""
+    declared = request.content_length
+    if declared is not None and declared > limit:
+        return None
+    # Read one byte more than allowed: a body without (or lying about) its length is caught too.
+    body = request.stream.read(limit + 1)
+    return None if len(body) > limit else body
+
+
+def _reject_constant(value: str) -> None:
+    raise ValueError(f"{value} is not JSON")
+
+
+def _finite_float(text: str) -> float:
+    # 1e400 parses to inf, which no JSON column (nor the SIS) could take back.
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text} is out of range")
+    return value
+
+
+MAX_NESTING = 32
+
+
+def _nests_too_deep(value: Any, limit: int = MAX_NESTING) -> bool:
+    """Tell whether arrays and objects in ``value`` nest deeper than ``limit``."""
+    # Checked without recursion: a body the parser just managed could still overflow the stack
+    # when it is serialised again for storage, many frames further down.
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            if depth > limit:
+                return True
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+    return False
+
+
+@bp.post("/webhooks/sis")
+def receive_sis_event() -> ResponseReturnValue:
+    """Verify, validate and apply one SIS event."""
+    svc = services()
+    settings = svc.settings
+    if not settings.webhook_secrets:
+        return _reject(503, "webhooks_disabled", "no webhook secret is configured")
+    try:
+        verifier = _verifier(settings.webhook_secrets, settings.webhook_tolerance_seconds)
+    except SecretError as exc:
+        log.error("LTI_BRIDGE_WEBHOOK_SECRETS is unusable: %s", exc)
+        return _reject(503, "webhooks_misconfigured", "the webhook secret is not usable")
+
+    limit = settings.webhook_max_body_bytes
+    body = _read_body(limit)
+    if body is None:
+        return _reject(413, "payload_too_large", f"the body must be at most {limit} bytes")
+
+    try:
+        webhook_id = verifier.verify(request.headers, body, time.time())
+    except SignatureError as exc:
+        return _reject(401, "invalid_signature", str(exc))
+
+    try:
+        # NaN and Infinity are not JSON, whatever Python's parser allows by default.
+        payload = json.loads(body, parse_constant=_reject_constant, parse_float=_finite_float)
+    except (ValueError, RecursionError) as exc:
+        return _reject(400, "invalid_json", f"the body is not JSON: {exc}")
+    if _nests_too_deep(payload):
+        return _reject(400, "invalid_json", f"the body nests deeper than {MAX_NESTING} levels")
+
+    try:
+        event = schemas.load_event(payload)
+    except ValidationError as exc:
+        return _reject(422, "invalid_event", exc.messages)
+
+    try:
+        applied = apply_sis_event(event, webhook_id, uow=svc.uow(), clock=svc.clock)
+    except OperationalError as exc:
+        # The database is down, or PostgreSQL broke a deadlock: the SIS retries, nothing is lost.
+        log.error("SIS delivery %s not applied, database unavailable: %s", webhook_id, exc.orig)
+        return problem(503, "database_unavailable", "try again later", **{"Retry-After": "5"})
+    except IntegrityError as exc:
+        # Concurrent copies of one delivery never get here (the webhook id insert is ON CONFLICT
+        # DO NOTHING and answers 204). Anything else is retried rather than acknowledged: the
+        # retry is then applied, or found to be a duplicate, and never lost.
+        log.error("SIS delivery %s not applied, conflicting write: %s", webhook_id, exc.orig)
+        return problem(503, "conflict", "try again later", **{"Retry-After": "1"})
+
+    log.info(
+        "SIS delivery %s %s seq=%s: %s%s",
+        webhook_id,
+        event.type.value,
+        event.sequence,
+        applied.outcome.value,
+        f" ({applied.reason})" if applied.reason else "",
+    )
+    if applied.outcome is DeliveryOutcome.IGNORED:
+        return jsonify(outcome=applied.outcome.value, detail=applied.reason), 202
+    return Response(status=204)
+
+
+@bp.get("/webhooks/sis/openapi.json")
+def openapi() -> ResponseReturnValue:
+    """Describe the webhook endpoint as an OpenAPI 3 document."""
+    return jsonify(openapi_document())
+
+
+@lru_cache(maxsize=1)
+def openapi_document() -> dict[str, Any]:
+    """Build the OpenAPI 3 document of ``POST /webhooks/sis`` from the marshmallow schemas."""
+    spec = APISpec(
+        title="lti_bridge SIS webhooks",
+        version="1",
+        openapi_version="3.0.3",
+        plugins=[MarshmallowPlugin()],
+        info={
+            "description": "Signed per Standard Webhooks 1.0; unknown fields are ignored.",
+        },
+    )
+    events = {
+        "RegistrationEvent": schemas.RegistrationEventSchema,
+        "StudentEvent": schemas.StudentEventSchema,
+        "IgnoredEvent": schemas.IgnoredEventSchema,
+    }
+    for name, schema in events.items():
+        spec.components.schema(name, schema=schema)
+    spec.components.schema(
+        "Problem",
+        {
+            "type": "object",
+            "properties": {"error": {"type": "string"}, "detail": {}},
+            "required": ["error", "detail"],
+        },
+    )
+    headers = [
+        {"name": name, "in": "header", "required": True, "schema": {"type": "string"}}
+        for name in SIGNATURE_HEADERS
+    ]
+
+    def answer(text: str) -> dict[str, Any]:
+        return {
+            "description": text,
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
+        }
+
+    spec.path(
+        path="/webhooks/sis",
+        operations={
+            "post": {
+                "operationId": "receiveSisEvent",
+                "summary": "Receive one signed SIS event",
+                "parameters": headers,
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "oneOf": [
+                                    {"$ref": f"#/components/schemas/{name}"} for name in events
+                                ]
+                            }
+                        }
+                    },
+                },
+                "responses": {
+                    "204": {"description": "Applied, already applied, or an older sequence."},
+                    "202": {"description": "A known type the tool does not act on."},
+                    "400": answer("The body is not JSON."),
+                    "401": answer("Missing or bad signature, or a stale timestamp."),
+                    "413": answer("The body is too large."),
+                    "422": answer("Schema error; detail names each bad field."),
+                    "503": answer("No webhook secret configured, or the database is down."),
+                },
+            }
+        },
+    )
+    return spec.to_dict()
