@@ -10,11 +10,13 @@ import requests
 from sqlalchemy import Engine
 
 from lti_bridge.adapters.db.engine import make_engine
+from lti_bridge.adapters.db.gate_repository import CatalogGateSettings
 from lti_bridge.adapters.db.uow import SqlAlchemyUnitOfWork
 from lti_bridge.adapters.lti.platform_keys import PlatformKeyCache
 from lti_bridge.adapters.lti.store import RedisLaunchStore, SharedLaunchStore, SqlLaunchStore
 from lti_bridge.adapters.lti.tool_config import DbToolConf, RegistrationCache, ToolKeyRing
 from lti_bridge.config import Settings
+from lti_bridge.domain.policy import GateSettings
 
 
 def utc_now() -> datetime:
@@ -32,6 +34,7 @@ class Services:
     key_cache: PlatformKeyCache
     keyring: ToolKeyRing
     registrations: RegistrationCache
+    gate_settings: CatalogGateSettings
     clock: Callable[[], datetime] = field(default=utc_now)
 
     def uow(self) -> SqlAlchemyUnitOfWork:
@@ -72,5 +75,14 @@ def build_services(settings: Settings, *, clock: Callable[[], datetime] = utc_no
         key_cache=key_cache,
         keyring=ToolKeyRing(engine, clock),
         registrations=RegistrationCache(engine),
+        gate_settings=CatalogGateSettings(
+            engine,
+            GateSettings(
+                max_courses_per_session=settings.max_credit_courses_per_session,
+                max_program_years=settings.max_program_years,
+                payment_url=settings.payment_url,
+                help_url=settings.help_url,
+            ),
+        ),
         clock=clock,
     )

@@ -2,17 +2,40 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
-from lti_bridge.domain.model import LaunchContext
+from lti_bridge.domain.model import LaunchContext, LinkAccess
+from lti_bridge.domain.policy import Decision, GateSettings
+from lti_bridge.services.gate import decide
 from lti_bridge.services.ports import UnitOfWork
 
 
+@dataclass(frozen=True)
+class LaunchRecord:
+    learner_id: int
+    #: The credit gate's verdict, for a learner's launch of restricted content; else None.
+    decision: Decision | None = None
+
+
 def record_launch(
-    launch: LaunchContext, *, platform_id: int, uow: UnitOfWork, now: datetime
-) -> int:
-    """Upsert the learner, context and resource link a launch names; return the learner's id."""
+    launch: LaunchContext,
+    *,
+    platform_id: int,
+    uow: UnitOfWork,
+    now: datetime,
+    gate: GateSettings | None = None,
+    link_by_email: bool = False,
+) -> LaunchRecord:
+    """Upsert the learner, context and resource link a launch names, and pass a learner's launch
+    of restricted content through the credit gate (DOMAIN R1, R9), in one transaction."""
     with uow:
         learner_id = uow.lti.record_launch(platform_id, launch, now)
+        decision = None
+        if gate is not None and launch.access is LinkAccess.FOR_CREDIT and not launch.is_staff:
+            facts = uow.gate.facts(learner_id, launch, link_by_email=link_by_email)
+            decision = decide(facts, settings=gate, now=now)
+            if decision.first_access and facts.registration is not None:
+                uow.gate.record_first_access(facts.registration.sis_id, now)
         uow.commit()
-    return learner_id
+    return LaunchRecord(learner_id, decision)

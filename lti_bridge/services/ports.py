@@ -7,6 +7,8 @@ from types import TracebackType
 from typing import Protocol, Self
 
 from lti_bridge.domain.model import LaunchContext, PlatformRegistration
+from lti_bridge.services.catalog_ports import CatalogRepository
+from lti_bridge.services.gate import GateRepository
 from lti_bridge.services.sis_ports import SisRepository
 
 
@@ -23,6 +25,8 @@ class LtiRepository(Protocol):
 class UnitOfWork(Protocol):
     lti: LtiRepository
     sis: SisRepository
+    catalog: CatalogRepository
+    gate: GateRepository
 
     def __enter__(self) -> Self: ...
 

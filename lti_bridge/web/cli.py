@@ -317,6 +317,46 @@ def events_replay(webhook_id: str) -> None:
     click.echo(f"delivery {webhook_id} {event.type.value}: {applied.outcome.value}{reason}")
 
 
+# --- catalog ------------------------------------------------------------------------------------
+
+
+@cli.group()
+def catalog() -> None:
+    """The university's catalog: sessions, sections, grading and the onboarding course."""
+
+
+@catalog.command("import")
+@click.argument("file", type=click.Path())
+def catalog_import(file: str) -> None:
+    """Load sessions, sections/offerings, grading and onboarding from a .toml or .json FILE."""
+    from pathlib import Path
+
+    from lti_bridge.adapters.catalog_file import CatalogFileError, read_catalog_file
+    from lti_bridge.domain.catalog import parse_catalog
+    from lti_bridge.domain.errors import ValidationError
+    from lti_bridge.services.catalog import import_catalog
+
+    try:
+        document = read_catalog_file(Path(file))
+    except CatalogFileError as exc:
+        fail(str(exc))
+    try:
+        parsed = parse_catalog(document)
+        svc = services()
+        summary = import_catalog(parsed, uow=svc.uow(), now=svc.clock())
+    except ValidationError as exc:
+        # Every problem on its own line, named by its place in the file, so one run shows all.
+        click.echo(f"Error: {file}: {exc.public_message} Nothing was imported.", err=True)
+        for line in str(exc).splitlines():
+            click.echo(line, err=True)
+        raise click.exceptions.Exit(1) from None
+    click.echo(
+        f"catalog {file} imported: {summary.sessions} sessions ({summary.sessions_written} "
+        f"written), {summary.sections} sections ({summary.sections_written} written), "
+        f"{summary.offerings} offerings ({summary.offerings_written} written), settings"
+    )
+
+
 def register_commands(app: Flask) -> None:
     """Offer the same commands under ``flask --app lti_bridge.web …``."""
     for name, command in cli.commands.items():

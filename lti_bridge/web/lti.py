@@ -24,6 +24,7 @@ from lti_bridge.adapters.lti.launch import (
 from lti_bridge.domain.deep_linking import place_item
 from lti_bridge.domain.errors import LaunchError, ValidationError
 from lti_bridge.domain.model import LaunchContext, LinkAccess, MessageType
+from lti_bridge.domain.policy import Decision
 from lti_bridge.services.launches import record_launch
 from lti_bridge.web import csrf
 from lti_bridge.web.context import public_base_url, services
@@ -161,20 +162,29 @@ def launch() -> ResponseReturnValue:
             id_token=request.form.get("id_token", ""),
         )
     context = launch_context_from_claims(message.get_launch_data())
-    record_launch(context, platform_id=message.platform_id, uow=svc.uow(), now=svc.clock())
+    recorded = record_launch(
+        context,
+        platform_id=message.platform_id,
+        uow=svc.uow(),
+        now=svc.clock(),
+        gate=svc.gate_settings.current(),
+        link_by_email=svc.settings.link_learners_by_email,
+    )
+    decision = recorded.decision
     log.info(
-        "launch iss=%s deployment=%s sub=%s link=%s staff=%s",
+        "launch iss=%s deployment=%s sub=%s link=%s staff=%s gate=%s",
         context.issuer,
         context.deployment_id,
         context.user_sub,
         context.resource_link_id,
         context.is_staff,
+        "-" if decision is None else ",".join(decision.reason_codes) or "allowed",
     )
     if context.message_type is MessageType.DEEP_LINKING:
         return _deep_linking_picker(context, message.get_launch_id())
     if context.is_staff:
         return render_template("lti/section.html", launch=context)
-    return _learner_view(context)
+    return _learner_view(context, decision)
 
 
 def _safe_content_url(context: LaunchContext) -> str | None:
@@ -184,14 +194,14 @@ def _safe_content_url(context: LaunchContext) -> str | None:
     return None
 
 
-def _learner_view(context: LaunchContext) -> ResponseReturnValue:
-    if context.access is LinkAccess.OPEN:
-        url = _safe_content_url(context)
-        if url:
-            return redirect(url, code=303)
-        return render_template("lti/item.html", launch=context)
-    # Restricted content stays shut until the credit gate decides (DOMAIN R1).
-    return render_template("lti/restricted.html", launch=context), 403
+def _learner_view(context: LaunchContext, decision: Decision | None) -> ResponseReturnValue:
+    if context.access is LinkAccess.FOR_CREDIT and (decision is None or not decision.allowed):
+        # Restricted content stays shut, and the learner reads why and what to do (DOMAIN R1).
+        return render_template("lti/restricted.html", launch=context, decision=decision), 403
+    url = _safe_content_url(context)
+    if url:
+        return redirect(url, code=303)
+    return render_template("lti/item.html", launch=context, decision=decision)
 
 
 def _deep_linking_picker(

@@ -8,7 +8,6 @@ import http.client
 import json
 import logging
 import threading
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -18,7 +17,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
-from standardwebhooks.webhooks import Webhook
 
 from lti_bridge.adapters.db.tables import (
     registrations,
@@ -28,8 +26,14 @@ from lti_bridge.adapters.db.tables import (
     webhook_deliveries,
 )
 from tests.fixtures.loopback import serve
+from tests.fixtures.sis_events import (
+    SECRET,
+    deliver,
+    registration_event,
+    signed_headers,
+    student_event,
+)
 
-SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 NEW_SECRET = "whsec_" + base64.b64encode(b"the rotated-in thirty-two byte k").decode()
 STRANGER_SECRET = "whsec_" + base64.b64encode(b"a secret nobody configured here!").decode()
 STATE_TABLES = (sis_students, sis_sessions, sis_sections, registrations, webhook_deliveries)
@@ -42,75 +46,6 @@ def app_config(app_config):
 
 
 # --- building and sending deliveries ---------------------------------------------------------
-
-
-def registration_event(
-    type: str = "enrollment.registered",
-    *,
-    sequence: int = 1,
-    registration: str = "reg-7c1e",
-    student: str = "110123456",
-    email: str | None = "ab12@example.edu",
-    status: str = "registered",
-    tuition: str = "unpaid",
-    section: str = "DTSA5509-100-2024S1",
-) -> dict[str, Any]:
-    return {
-        "type": type,
-        "timestamp": "2024-01-03T16:02:11Z",
-        "data": {
-            "sequence": sequence,
-            "student": {"sis_id": student, "email": email, "platform_user_id": None},
-            "registration": {
-                "sis_id": registration,
-                "status": status,
-                "enrolled_at": "2024-01-03T15:58:40Z",
-                "section": {"sis_id": section, "course_code": "DTSA 5509", "credit_hours": 3},
-                "session": {
-                    "code": "2024-S1",
-                    "starts_on": "2024-01-15",
-                    "ends_on": "2024-03-08",
-                    "enrollment_opens_at": "2024-01-01T16:00:00Z",
-                    "enrollment_closes_at": "2024-02-23T23:59:59Z",
-                },
-            },
-            "tuition": {"status": tuition, "amount_cents": 200100, "currency": "USD"},
-        },
-    }
-
-
-def student_event(
-    type: str, *, sequence: int = 1, student: str = "110123456", **data: Any
-) -> dict[str, Any]:
-    return {
-        "type": type,
-        "timestamp": "2024-01-04T09:00:00Z",
-        "data": {"sequence": sequence, "student": {"sis_id": student}, **data},
-    }
-
-
-def signed_headers(
-    body: bytes | str,
-    *,
-    msg_id: str | None = None,
-    secret: str = SECRET,
-    at: datetime | None = None,
-) -> dict[str, str]:
-    text = body.decode() if isinstance(body, bytes) else body
-    msg_id = msg_id or f"msg_{uuid.uuid4().hex}"
-    at = at or datetime.now(UTC)
-    return {
-        "webhook-id": msg_id,
-        "webhook-timestamp": str(int(at.timestamp())),
-        "webhook-signature": Webhook(secret).sign(msg_id, at, text),
-        "Content-Type": "application/json",
-    }
-
-
-def deliver(client, event: Any, **signing: Any):
-    # Bytes and text go as they are; anything else is sent as its JSON.
-    body = event if isinstance(event, bytes | str) else json.dumps(event)
-    return client.post("/webhooks/sis", data=body, headers=signed_headers(body, **signing))
 
 
 def rows(engine, table) -> list[dict[str, Any]]:

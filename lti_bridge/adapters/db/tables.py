@@ -88,6 +88,8 @@ learners = Table(
     Column("name", String(512), nullable=True),
     _ts("created_at"),
     _ts("last_launch_at"),
+    # Onboarding passed as read from the platform's gradebook (AGS); stays set (DOMAIN R2).
+    _ts("onboarding_passed_at", nullable=True),
     UniqueConstraint("platform_id", "sub", name="uq_learners_platform_sub"),
     Index("ix_learners_person_sourcedid", "person_sourcedid"),
 )
@@ -210,4 +212,30 @@ webhook_deliveries = Table(
     Column("outcome", String(16), nullable=False),
     Column("payload", JSON, nullable=False),
     Column("error", Text, nullable=True),
+)
+
+# The catalog (``lti-bridge catalog import``): which platform context is the for-credit (and the
+# non-credit) experience of which SIS section, with the course's grade scale and weights.
+# Sessions and sections themselves live in sis_sessions / sis_sections, filled by the catalog and
+# by SIS events alike.
+offerings = Table(
+    "offerings",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("section_sis_id", String(255), nullable=False, unique=True),
+    Column("for_credit_context_id", String(255), nullable=False, unique=True),
+    Column("non_credit_context_id", String(255), nullable=True),
+    Column("grade_scale", JSON, nullable=False),
+    Column("weights", JSON, nullable=False),
+    _ts("updated_at"),
+    Index("ix_offerings_non_credit_context_id", "non_credit_context_id"),
+)
+
+# The catalog's university-wide part (payment and help URLs, limits, onboarding course), one row.
+catalog_settings = Table(
+    "catalog_settings",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("document", JSON, nullable=False),
+    _ts("imported_at"),
 )

@@ -7,6 +7,8 @@ from typing import Self
 
 from sqlalchemy import Connection, Engine
 
+from lti_bridge.adapters.db.catalog_repository import SqlAlchemyCatalogRepository
+from lti_bridge.adapters.db.gate_repository import SqlAlchemyGateRepository
 from lti_bridge.adapters.db.lti_repository import SqlAlchemyLtiRepository
 from lti_bridge.adapters.db.sis_repository import SqlAlchemySisRepository
 
@@ -24,6 +26,8 @@ class SqlAlchemyUnitOfWork:
         self._tx = self.conn.begin()
         self.lti = SqlAlchemyLtiRepository(self.conn)
         self.sis = SqlAlchemySisRepository(self.conn)
+        self.catalog = SqlAlchemyCatalogRepository(self.conn)
+        self.gate = SqlAlchemyGateRepository(self.conn)
         return self
 
     def __exit__(

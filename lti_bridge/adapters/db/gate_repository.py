@@ -1,0 +1,276 @@
+"""The credit gate's reads: one query from the launching learner to their SIS registrations.
+
+Isolation: everything starts from the ``learners`` row of the launch's own platform (platform id
+and ``sub``), and reaches SIS records only through that learner's identity (the LIS
+``person_sourcedid``, the platform user id the SIS gave, or, where allowed, the email).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine, and_, bindparam, func, or_, select, update
+
+from lti_bridge.adapters.db.tables import (
+    catalog_settings,
+    learners,
+    offerings,
+    registrations,
+    sis_sections,
+    sis_sessions,
+    sis_students,
+)
+from lti_bridge.domain.model import LaunchContext
+from lti_bridge.domain.policy import (
+    GateSettings,
+    LearnerState,
+    RegistrationState,
+    RegistrationStatus,
+    SectionInfo,
+    SessionWindow,
+    default_window,
+)
+from lti_bridge.services.gate import GateFacts
+
+
+def _facts_statement(*, by_email: bool) -> Any:
+    match = or_(
+        sis_students.c.sis_id == learners.c.person_sourcedid,
+        sis_students.c.platform_user_id == learners.c.sub,
+        *(
+            [func.lower(sis_students.c.email) == func.lower(learners.c.email)]
+            if by_email
+            else []
+        ),
+    )
+    return (
+        select(
+            learners.c.person_sourcedid,
+            learners.c.sub,
+            learners.c.email,
+            learners.c.onboarding_passed_at.label("learner_onboarding_passed_at"),
+            sis_students.c.sis_id.label("student_sis_id"),
+            sis_students.c.platform_user_id,
+            sis_students.c.email.label("student_email"),
+            sis_students.c.hold_active,
+            sis_students.c.hold_reason,
+            sis_students.c.onboarding_passed_at,
+            registrations.c.sis_id.label("registration_sis_id"),
+            registrations.c.section_sis_id,
+            registrations.c.status,
+            registrations.c.tuition_status,
+            registrations.c.enrolled_at,
+            registrations.c.first_restricted_access_at,
+            sis_sections.c.course_code,
+            sis_sections.c.credit_hours,
+            sis_sections.c.session_code,
+            sis_sessions.c.starts_on,
+            sis_sessions.c.ends_on,
+            sis_sessions.c.enrollment_opens_at,
+            sis_sessions.c.enrollment_closes_at,
+        )
+        .select_from(learners)
+        .outerjoin(sis_students, match)
+        .outerjoin(registrations, registrations.c.student_sis_id == sis_students.c.sis_id)
+        .outerjoin(sis_sections, sis_sections.c.sis_id == registrations.c.section_sis_id)
+        .outerjoin(sis_sessions, sis_sessions.c.code == sis_sections.c.session_code)
+        .where(learners.c.id == bindparam("learner_id"))
+    )
+
+
+_FACTS = {False: _facts_statement(by_email=False), True: _facts_statement(by_email=True)}
+
+_SECTION = (
+    select(
+        sis_sections.c.sis_id,
+        sis_sections.c.course_code,
+        sis_sections.c.credit_hours,
+        sis_sections.c.session_code,
+        sis_sessions.c.starts_on,
+        sis_sessions.c.ends_on,
+        sis_sessions.c.enrollment_opens_at,
+        sis_sessions.c.enrollment_closes_at,
+    )
+    .select_from(sis_sections)
+    .outerjoin(sis_sessions, sis_sessions.c.code == sis_sections.c.session_code)
+)
+
+_FIRST_ACCESS = (
+    update(registrations)
+    .where(
+        registrations.c.sis_id == bindparam("rid"),
+        registrations.c.first_restricted_access_at.is_(None),
+    )
+    .values(first_restricted_access_at=bindparam("now"))
+)
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    # SQLite hands back naive datetimes; everything stored is UTC.
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+def _session(row: Any) -> SessionWindow | None:
+    if row.starts_on is None:
+        return None
+    opens, closes = _aware(row.enrollment_opens_at), _aware(row.enrollment_closes_at)
+    if opens is None or closes is None:
+        return default_window(row.session_code, row.starts_on, row.ends_on)
+    return SessionWindow(row.session_code, row.starts_on, row.ends_on, opens, closes)
+
+
+def _section(row: Any, sis_id: str) -> SectionInfo:
+    return SectionInfo(sis_id, row.course_code, int(row.credit_hours), _session(row))
+
+
+class SqlAlchemyGateRepository:
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def facts(self, learner_id: int, launch: LaunchContext, *, link_by_email: bool) -> GateFacts:
+        rows = self.conn.execute(_FACTS[link_by_email], {"learner_id": learner_id}).all()
+        student_rows = _best_student(rows)
+        first = rows[0] if rows else None
+        onboarding = bool(
+            first is not None
+            and (
+                first.learner_onboarding_passed_at is not None
+                or any(r.onboarding_passed_at is not None for r in student_rows)
+            )
+        )
+        section_id = launch.sis_section_id or self._section_for_context(launch.context_id)
+        registration: RegistrationState | None = None
+        section: SectionInfo | None = None
+        others: list[tuple[str, str]] = []
+        starts: list[date] = []
+        for row in student_rows:
+            if row.registration_sis_id is None:
+                continue
+            if row.section_sis_id == section_id:
+                registration = RegistrationState(
+                    row.registration_sis_id,
+                    row.status,
+                    row.tuition_status,
+                    _aware(row.enrolled_at),
+                    _aware(row.first_restricted_access_at),
+                )
+                if row.course_code is not None:
+                    section = _section(row, section_id)
+            elif row.status == RegistrationStatus.REGISTERED and row.session_code:
+                others.append((row.session_code, row.course_code))
+            if row.status == RegistrationStatus.REGISTERED and row.starts_on is not None:
+                starts.append(row.starts_on)
+        upcoming: tuple[SessionWindow, ...] = ()
+        if section is None and section_id:
+            # Refusal path (not registered here): the section and later sessions of its course.
+            section = self._section(section_id)
+            if section is not None and registration is None:
+                upcoming = self._sessions_offering(section.course_code)
+        own_start = section.session.starts_on if section and section.session else None
+        earlier = [d for d in starts if own_start is None or d < own_start]
+        student = student_rows[0] if student_rows else None
+        learner = LearnerState(
+            student_sis_id=student.student_sis_id if student is not None else None,
+            onboarding_passed=onboarding,
+            hold_active=bool(student is not None and student.hold_active),
+            hold_reason=student.hold_reason if student is not None else None,
+            other_registrations=tuple(others),
+            first_session_starts_on=min(earlier) if earlier else None,
+        )
+        return GateFacts(learner, section, registration, upcoming)
+
+    def record_first_access(self, registration_sis_id: str, now: datetime) -> bool:
+        """Record the first opening of restricted content (DOMAIN R9); later ones change nothing."""
+        result = self.conn.execute(_FIRST_ACCESS, {"rid": registration_sis_id, "now": now})
+        return bool(result.rowcount)
+
+    def _section_for_context(self, context_id: str | None) -> str | None:
+        if not context_id:
+            return None
+        return self.conn.execute(
+            select(offerings.c.section_sis_id).where(
+                or_(
+                    offerings.c.for_credit_context_id == context_id,
+                    offerings.c.non_credit_context_id == context_id,
+                )
+            )
+        ).scalar()
+
+    def _section(self, sis_id: str) -> SectionInfo | None:
+        row = self.conn.execute(_SECTION.where(sis_sections.c.sis_id == sis_id)).first()
+        return None if row is None else _section(row, sis_id)
+
+    def _sessions_offering(self, course_code: str) -> tuple[SessionWindow, ...]:
+        rows = self.conn.execute(
+            _SECTION.where(
+                and_(sis_sections.c.course_code == course_code, sis_sessions.c.code.isnot(None))
+            )
+        ).all()
+        windows = {row.session_code: _session(row) for row in rows}
+        return tuple(w for w in windows.values() if w is not None)
+
+
+def _best_student(rows: list[Any]) -> list[Any]:
+    """Rows of the one student the learner is: SIS id first, then platform id, then email."""
+    matched = [r for r in rows if r.student_sis_id is not None]
+    if not matched:
+        return []
+
+    def rank(row: Any) -> int:
+        if row.person_sourcedid and row.student_sis_id == row.person_sourcedid:
+            return 0
+        if row.platform_user_id and row.platform_user_id == row.sub:
+            return 1
+        return 2
+
+    best = min(matched, key=rank).student_sis_id
+    return [r for r in matched if r.student_sis_id == best]
+
+
+class CatalogGateSettings:
+    """The gate's links and limits: the imported catalog's, over the environment's defaults.
+
+    Read at most every ``ttl`` seconds per process, so a launch pays no query for them and a
+    new ``lti-bridge catalog import`` reaches every worker within ``ttl``.
+    """
+
+    def __init__(self, engine: Engine, defaults: GateSettings, ttl: float = 30.0) -> None:
+        self._engine = engine
+        self._defaults = defaults
+        self._ttl = ttl
+        self._value = defaults
+        self._loaded_at = -1e18
+
+    def current(self) -> GateSettings:
+        now = time.monotonic()
+        if now - self._loaded_at > self._ttl:
+            with self._engine.connect() as conn:
+                document = conn.execute(
+                    select(catalog_settings.c.document)
+                    .order_by(catalog_settings.c.id.desc())
+                    .limit(1)
+                ).scalar()
+            self._value = _merge(self._defaults, document or {})
+            self._loaded_at = now
+        return self._value
+
+
+def _merge(defaults: GateSettings, document: dict[str, Any]) -> GateSettings:
+    university = document.get("university") or {}
+    limits = document.get("limits") or {}
+    onboarding = document.get("onboarding") or {}
+    return replace(
+        defaults,
+        payment_url=university.get("payment_url") or defaults.payment_url,
+        help_url=university.get("help_url") or defaults.help_url,
+        max_courses_per_session=int(
+            limits.get("max_courses_per_session") or defaults.max_courses_per_session
+        ),
+        max_program_years=int(limits.get("max_program_years") or defaults.max_program_years),
+        onboarding_url=onboarding.get("url") or defaults.onboarding_url,
+    )
