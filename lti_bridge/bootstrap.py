@@ -15,6 +15,7 @@ from lti_bridge.adapters.db.uow import SqlAlchemyUnitOfWork
 from lti_bridge.adapters.lti.platform_keys import PlatformKeyCache
 from lti_bridge.adapters.lti.store import RedisLaunchStore, SharedLaunchStore, SqlLaunchStore
 from lti_bridge.adapters.lti.tool_config import DbToolConf, RegistrationCache, ToolKeyRing
+from lti_bridge.adapters.platform.ags import AgsClient
 from lti_bridge.config import Settings
 from lti_bridge.domain.policy import GateSettings
 
@@ -34,6 +35,7 @@ class Services:
     key_cache: PlatformKeyCache
     keyring: ToolKeyRing
     registrations: RegistrationCache
+    ags: AgsClient
     gate_settings: CatalogGateSettings
     clock: Callable[[], datetime] = field(default=utc_now)
 
@@ -67,14 +69,16 @@ def build_services(settings: Settings, *, clock: Callable[[], datetime] = utc_no
         default_max_age=settings.platform_jwks_max_age_seconds,
         min_refetch=settings.platform_jwks_min_refetch_seconds,
     )
+    keyring = ToolKeyRing(engine, clock)
     return Services(
         settings=settings,
         engine=engine,
         http=http,
         store=store,
         key_cache=key_cache,
-        keyring=ToolKeyRing(engine, clock),
+        keyring=keyring,
         registrations=RegistrationCache(engine),
+        ags=AgsClient(http, settings.http_timeout_seconds, keyring.signing_key, clock),
         gate_settings=CatalogGateSettings(
             engine,
             GateSettings(

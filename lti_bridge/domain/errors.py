@@ -23,6 +23,8 @@ class LaunchError(LtiBridgeError):
     """An LTI login or launch was refused."""
 
     public_message = "This launch could not be accepted."
+    #: The platform's ``launch_presentation.return_url`` from a verified launch, if any.
+    return_url: str | None = None
 
 
 class NotFoundError(LtiBridgeError):

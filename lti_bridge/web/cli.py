@@ -353,7 +353,7 @@ def catalog_import(file: str) -> None:
     click.echo(
         f"catalog {file} imported: {summary.sessions} sessions ({summary.sessions_written} "
         f"written), {summary.sections} sections ({summary.sections_written} written), "
-        f"{summary.offerings} offerings ({summary.offerings_written} written), settings"
+        f"{summary.offerings} offerings ({summary.offerings_written} written), settings replaced"
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from urllib.parse import urlencode, urlsplit
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, jsonify, redirect, render_template, request
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
 
@@ -45,6 +45,9 @@ def register(app: Flask) -> None:
         status = next((code for cls, code in STATUS.items() if isinstance(exc, cls)), 400)
         log.warning("%s %s refused: %s", request.method, request.path, exc)
         back = return_url_with_error(getattr(exc, "return_url", None), exc.public_message)
+        if back and not _wants_json():
+            # A verified launch named its way back: the LMS shows the learner lti_errormsg.
+            return redirect(back, code=303)
         return render_problem(status, "Request refused", exc.public_message, exc.admin_hint, back)
 
     @app.errorhandler(HTTPException)

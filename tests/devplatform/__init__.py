@@ -28,6 +28,8 @@ from lti1p3platform.message_launch import LTIAdvantageMessageLaunchAbstract
 from lti1p3platform.oidc_login import OIDCLoginAbstract
 from lti1p3platform.registration import Registration
 
+from tests.devplatform.ags import register_ags_routes
+
 ROLE = "http://purl.imsglobal.org/vocab/lis/v2/membership#"
 STORAGE_FRAME = "post_message_forwarding"
 
@@ -56,6 +58,13 @@ class Course:
     title: str = "Introduction to Machine Learning: Supervised Learning (for credit)"
     section_sourcedid: str | None = "DTSA5509-100-2024S1"
 
+
+ONBOARDING_COURSE = Course(
+    "course-onboarding", "ONBOARD", "Graduate onboarding (non-credit)", section_sourcedid=None
+)
+ONBOARDING_LINKS = (
+    Link("onboarding-check", "Onboarding check", {"purpose": "onboarding"}),
+)
 
 DEFAULT_PEOPLE = {
     "learner": Person(
@@ -145,6 +154,8 @@ class DevPlatform:
         links: tuple[Link, ...] = DEFAULT_LINKS,
         course: Course | None = None,
         launch_url: str | None = None,
+        onboarding_course: Course | None = None,
+        onboarding_links: tuple[Link, ...] = ONBOARDING_LINKS,
     ) -> None:
         self.tool_url = tool_url.rstrip("/")
         # Where the id_token is posted; another process than the login's when a test says so.
@@ -155,6 +166,14 @@ class DevPlatform:
         self.people = dict(people or DEFAULT_PEOPLE)
         self.course = course or Course()
         self._links = {link.id: link for link in links}
+        # A second course on the same platform, launched by its own links.
+        self.onboarding_course = onboarding_course
+        self._onboarding_link_ids: set[str] = set()
+        if onboarding_course is not None:
+            self._links.update({link.id: link for link in onboarding_links})
+            self._onboarding_link_ids = {link.id for link in onboarding_links}
+        # AGS (tests/devplatform/ags.py): gradebook[context_id][label] = {user_sub: score of 100}.
+        self.gradebook: dict[str, dict[str, dict[str, float]]] = {}
         self._lock = threading.Lock()
         self.storage: dict[str, str] = {}
         self.storage_log: list[str] = []
@@ -217,11 +236,14 @@ class DevPlatform:
         launch.set_user_data(
             person.sub, list(person.roles), full_name=person.name, email_address=person.email
         )
+        course = self.course
+        if link.id in self._onboarding_link_ids and self.onboarding_course is not None:
+            course = self.onboarding_course
         launch.set_launch_context_claim(
-            self.course.context_id,
+            course.context_id,
             context_types=["http://purl.imsglobal.org/vocab/lis/v2/course#CourseOffering"],
-            context_title=self.course.title,
-            context_label=self.course.label,
+            context_title=course.title,
+            context_label=course.label,
         )
         launch.set_launch_presentation_claim(
             document_target="iframe", return_url=self.issuer + "/return"
@@ -229,11 +251,12 @@ class DevPlatform:
         lis: dict[str, str] = {}
         if person.person_sourcedid:
             lis["person_sourcedid"] = person.person_sourcedid
-        if self.course.section_sourcedid:
-            lis["course_section_sourcedid"] = self.course.section_sourcedid
+        if course.section_sourcedid:
+            lis["course_section_sourcedid"] = course.section_sourcedid
         if lis:
             launch.set_extra_claims({"https://purl.imsglobal.org/spec/lti/claim/lis": lis})
-        launch.set_nrps(self.issuer + "/nrps/" + self.course.context_id)
+        launch.set_nrps(self.issuer + "/nrps/" + course.context_id)
+        launch.set_ags(lineitems_url=self.issuer + "/ags/" + course.context_id + "/lineitems")
         if link.deep_linking:
             launch.set_dl(self.issuer + "/deep-link-return", title=link.title)
         else:
@@ -335,4 +358,5 @@ class DevPlatform:
                 return "", 204
             return "\n".join(platform.storage_log), 200, {"Content-Type": "text/plain"}
 
+        register_ags_routes(app, platform)
         return app

@@ -99,7 +99,7 @@ def test_importing_the_example_writes_sessions_sections_offerings_and_settings(a
     result = imported(app)
     assert result.stdout.strip() == (
         f"catalog {EXAMPLE} imported: 2 sessions (2 written), 2 sections (2 written), "
-        "2 offerings (2 written), settings"
+        "2 offerings (2 written), settings replaced"
     )
 
     sessions = by(engine, sis_sessions, "code")

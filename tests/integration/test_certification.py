@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import time
+from urllib.parse import unquote_plus
 
 import pytest
 from jwcrypto import jwk
@@ -255,3 +256,31 @@ def test_concurrent_replays_of_one_launch_succeed_once(app, platform):
     for thread in threads:
         thread.join(timeout=60)
     assert sorted(statuses) == [200] + [400] * 5
+
+
+def test_refused_signed_launch_sends_the_learner_back_with_lti_errormsg(app, client, platform):
+    back = platform.issuer + "/course/return?tab=1"
+
+    response = platform.launch(
+        client, deployment_id="dep-unknown", launch_presentation={"return_url": back}
+    )
+
+    assert response.status_code == 303
+    location = response.headers["Location"]
+    assert location.startswith(back + "&lti_errormsg=")
+    assert "dep-unknown" in unquote_plus(location)
+    assert learner_rows(app) == 0
+
+
+def test_unsigned_launch_never_redirects_to_its_return_url(app, client, platform):
+    stranger = jwk.JWK.generate(kty="RSA", size=2048, kid=platform.key.kid)
+    login = platform.login(client)
+    claims = platform.claims(
+        login, launch_presentation={"return_url": "https://evil.example.com/phish"}
+    )
+
+    response = platform.post_launch(client, login, platform.sign(claims, key=stranger))
+
+    assert response.status_code == 400
+    assert "evil.example.com" not in response.get_data(as_text=True)
+    assert learner_rows(app) == 0

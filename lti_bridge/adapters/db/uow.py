@@ -10,6 +10,7 @@ from sqlalchemy import Connection, Engine
 from lti_bridge.adapters.db.catalog_repository import SqlAlchemyCatalogRepository
 from lti_bridge.adapters.db.gate_repository import SqlAlchemyGateRepository
 from lti_bridge.adapters.db.lti_repository import SqlAlchemyLtiRepository
+from lti_bridge.adapters.db.onboarding_repository import SqlAlchemyOnboardingRepository
 from lti_bridge.adapters.db.sis_repository import SqlAlchemySisRepository
 
 
@@ -26,6 +27,7 @@ class SqlAlchemyUnitOfWork:
         self._tx = self.conn.begin()
         self.lti = SqlAlchemyLtiRepository(self.conn)
         self.sis = SqlAlchemySisRepository(self.conn)
+        self.onboarding = SqlAlchemyOnboardingRepository(self.conn)
         self.catalog = SqlAlchemyCatalogRepository(self.conn)
         self.gate = SqlAlchemyGateRepository(self.conn)
         return self

@@ -30,7 +30,7 @@ from pylti1p3.exception import LtiException
 from pylti1p3.message_launch import MessageLaunch
 from pylti1p3.oidc_login import OIDCLogin
 
-from lti_bridge.adapters.lti.claims import check_token_claims
+from lti_bridge.adapters.lti.claims import LTI, check_token_claims
 from lti_bridge.adapters.lti.platform_keys import PlatformKeyCache
 from lti_bridge.adapters.lti.store import SharedLaunchStore
 from lti_bridge.adapters.lti.tool_config import DbToolConf, PlatformRecord
@@ -170,6 +170,7 @@ class HardenedMessageLaunch(MessageLaunch):  # type: ignore[type-arg]
         self._clock = clock
         self._storage_proof = storage_proof
         self._login: dict[str, Any] | None = None
+        self._signature_verified = False
 
     def _get_request_param(self, key: str) -> str:
         return self._request.get_param(key)  # type: ignore[no-any-return]
@@ -181,10 +182,19 @@ class HardenedMessageLaunch(MessageLaunch):  # type: ignore[type-arg]
 
     def validate(self) -> HardenedMessageLaunch:
         try:
-            return super().validate()  # type: ignore[no-any-return]
-        except LtiException as exc:
-            # The library's own refusals (bad format, missing claims) become ours.
-            raise _refused(str(exc), "The launch was not a valid LTI 1.3 launch.") from exc
+            try:
+                return super().validate()  # type: ignore[no-any-return]
+            except LtiException as exc:
+                # The library's own refusals (bad format, missing claims) become ours.
+                raise _refused(str(exc), "The launch was not a valid LTI 1.3 launch.") from exc
+        except LaunchError as refusal:
+            # Only a signed launch may send the learner somewhere: its return URL is the
+            # platform's word, an unverified one could be anybody's.
+            if self._signature_verified:
+                presentation = self._jwt.get("body", {}).get(LTI + "launch_presentation") or {}
+                url = presentation.get("return_url") if isinstance(presentation, dict) else None
+                refusal.return_url = url if isinstance(url, str) else None
+            raise
 
     def validate_state(self) -> HardenedMessageLaunch:
         state = self._get_request_param("state")
@@ -270,6 +280,7 @@ class HardenedMessageLaunch(MessageLaunch):  # type: ignore[type-arg]
             raise _refused(
                 f"id_token signature invalid: {exc}", "The launch's signature is not valid."
             ) from exc
+        self._signature_verified = True
         check_token_claims(
             body,
             issuer=self._registration.get_issuer(),

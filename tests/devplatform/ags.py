@@ -1,0 +1,151 @@
+"""The dev platform's Assignment and Grade Services: a token endpoint and a read-only gradebook.
+
+``/token`` is lti1p3platform's client-credentials grant (``get_access_token``: it checks the
+tool's client assertion against the tool's JWKS URL); on top, the assertion's ``iss``/``sub``
+must be the client id, its ``aud`` the token URL, and its ``jti`` unused, as the 1EdTech
+Security Framework asks of a platform. The AGS endpoints check the bearer token with the
+platform's key and scopes, and page one entry at a time so a tool's ``rel="next"`` handling is
+exercised on every call.
+
+The gradebook is ``platform.gradebook[context_id][line_item_label] = {user_sub: score}``, every
+line item out of 100. Line item ids take Moodle's shape, a query string included
+(``…/lineitems/2/lineitem?type_id=1``), so a tool must add ``/results`` to the path, not the end.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, urlencode
+
+import jwt
+from flask import Flask, abort, jsonify, request
+from flask.typing import ResponseReturnValue
+from lti1p3platform.ltiplatform import LTI1P3PlatformConfAbstract
+from lti1p3platform.registration import Registration
+
+if TYPE_CHECKING:
+    from tests.devplatform import DevPlatform
+
+SCORE_MAXIMUM = 100
+LINEITEM_CONTAINER = "application/vnd.ims.lis.v2.lineitemcontainer+json"
+RESULT_CONTAINER = "application/vnd.ims.lis.v2.resultcontainer+json"
+SCOPE_LINEITEM = "https://purl.imsglobal.org/spec/lti-ags/scope/lineitem"
+SCOPE_LINEITEM_READONLY = "https://purl.imsglobal.org/spec/lti-ags/scope/lineitem.readonly"
+SCOPE_RESULT_READONLY = "https://purl.imsglobal.org/spec/lti-ags/scope/result.readonly"
+
+
+class _TokenConf(LTI1P3PlatformConfAbstract):  # type: ignore[misc]
+    def init_platform_config(self, **kwargs: Any) -> None:
+        self._platform: DevPlatform = kwargs["platform"]
+
+    def get_registration_by_params(self, **kwargs: Any) -> Registration:
+        return self._platform.registration()
+
+
+def _oauth_error(status: int, error: str, description: str) -> ResponseReturnValue:
+    return jsonify(error=error, error_description=description), status
+
+
+def register_ags_routes(app: Flask, platform: DevPlatform) -> None:
+    """Add ``/token`` and the AGS line item and result endpoints to the dev platform's app."""
+    used_jtis: set[str] = set()
+    lock = threading.Lock()
+
+    def lineitems_url(context_id: str) -> str:
+        return f"{platform.issuer}/ags/{quote(context_id, safe='')}/lineitems"
+
+    def lineitem_id(context_id: str, number: int) -> str:
+        return f"{lineitems_url(context_id)}/{number}/lineitem?type_id=1"
+
+    def require_token(*scopes: str) -> None:
+        header = request.headers.get("Authorization", "")
+        if not header.startswith("Bearer "):
+            abort(401, "bearer token required")
+        conf = _TokenConf(platform=platform)
+        conf.get_registration()
+        try:
+            allowed = conf.validate_token(header[len("Bearer ") :], allowed_scopes=list(scopes))
+        except Exception as exc:  # noqa: BLE001 - any verification failure is the caller's
+            abort(401, f"invalid token: {exc}")
+        if not allowed:
+            abort(403, f"token lacks any of the scopes {list(scopes)}")
+
+    def gradebook(context_id: str) -> dict[str, dict[str, float]]:
+        book = platform.gradebook.get(context_id)
+        if book is None:
+            abort(404, f"no gradebook for context {context_id}")
+        return book
+
+    def page(entries: list[dict[str, Any]], media_type: str) -> ResponseReturnValue:
+        """One entry per page, with ``Link: <…>; rel="next"`` while more remain."""
+        number = request.args.get("page", default=1, type=int)
+        if number < 1:
+            abort(400, "page must be 1 or more")
+        response = jsonify(entries[number - 1 : number])
+        response.headers["Content-Type"] = media_type
+        if number < len(entries):
+            query = {k: v for k, v in request.args.items() if k != "page"} | {"page": number + 1}
+            response.headers["Link"] = f'<{request.base_url}?{urlencode(query)}>; rel="next"'
+        return response
+
+    @app.post("/token")
+    def token() -> ResponseReturnValue:
+        form = dict(request.form.items())
+        conf = _TokenConf(platform=platform)
+        conf.get_registration()
+        try:
+            answer = conf.get_access_token(form)
+        except Exception as exc:  # noqa: BLE001 - the library signals refusals with assorted types
+            return _oauth_error(400, "invalid_grant", f"{type(exc).__name__}: {exc}")
+        claims = jwt.decode(form["client_assertion"], options={"verify_signature": False})
+        if claims.get("iss") != platform.client_id or claims.get("sub") != platform.client_id:
+            return _oauth_error(401, "invalid_client", "iss and sub must be the client id")
+        if claims.get("aud") not in (platform.issuer + "/token", [platform.issuer + "/token"]):
+            return _oauth_error(401, "invalid_client", "aud must be the token URL")
+        jti = claims.get("jti")
+        with lock:
+            if not isinstance(jti, str) or jti in used_jtis:
+                return _oauth_error(401, "invalid_client", "jti missing or already used")
+            used_jtis.add(jti)
+        if not answer["scope"]:
+            return _oauth_error(400, "invalid_scope", "none of the requested scopes is offered")
+        return jsonify(answer)
+
+    @app.get("/ags/<context_id>/lineitems")
+    def lineitems(context_id: str) -> ResponseReturnValue:
+        require_token(SCOPE_LINEITEM, SCOPE_LINEITEM_READONLY)
+        book = gradebook(context_id)
+        items = [
+            {
+                "id": lineitem_id(context_id, number),
+                "label": label,
+                "scoreMaximum": SCORE_MAXIMUM,
+            }
+            for number, label in enumerate(book, start=1)
+        ]
+        return page(items, LINEITEM_CONTAINER)
+
+    @app.get("/ags/<context_id>/lineitems/<int:number>/lineitem/results")
+    def results(context_id: str, number: int) -> ResponseReturnValue:
+        require_token(SCOPE_RESULT_READONLY)
+        if request.args.get("type_id") != "1":
+            abort(400, "the line item's own query (type_id) is missing")
+        labels = list(gradebook(context_id))
+        if not 1 <= number <= len(labels):
+            abort(404, "no such line item")
+        item = lineitem_id(context_id, number)
+        scores = platform.gradebook[context_id][labels[number - 1]]
+        user_id = request.args.get("user_id")
+        entries = [
+            {
+                "id": f"{lineitems_url(context_id)}/{number}/lineitem/results/{quote(sub)}",
+                "scoreOf": item,
+                "userId": sub,
+                "resultScore": score,
+                "resultMaximum": SCORE_MAXIMUM,
+            }
+            for sub, score in scores.items()
+            if user_id is None or sub == user_id
+        ]
+        return page(entries, RESULT_CONTAINER)
