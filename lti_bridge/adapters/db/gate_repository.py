@@ -14,10 +14,10 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, bindparam, func, or_, select, update
 
+from lti_bridge.adapters.db.catalog_repository import section_for_context
 from lti_bridge.adapters.db.tables import (
     catalog_settings,
     learners,
-    offerings,
     registrations,
     sis_sections,
     sis_sessions,
@@ -190,16 +190,7 @@ class SqlAlchemyGateRepository:
         return bool(result.rowcount)
 
     def _section_for_context(self, context_id: str | None) -> str | None:
-        if not context_id:
-            return None
-        return self.conn.execute(
-            select(offerings.c.section_sis_id).where(
-                or_(
-                    offerings.c.for_credit_context_id == context_id,
-                    offerings.c.non_credit_context_id == context_id,
-                )
-            )
-        ).scalar()
+        return section_for_context(self.conn, context_id) if context_id else None
 
     def _section(self, sis_id: str) -> SectionInfo | None:
         row = self.conn.execute(_SECTION.where(sis_sections.c.sis_id == sis_id)).first()
