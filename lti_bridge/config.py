@@ -43,6 +43,9 @@ class Settings:
     platform_jwks_max_age_seconds: int = 3600
     platform_jwks_min_refetch_seconds: int = 30
     link_learners_by_email: bool = False
+    # Issuers (or their origins) allowed to register through /lti/register; "*" allows any.
+    # Empty (the default): Dynamic Registration is off, platforms are added with the CLI.
+    registration_issuers: tuple[str, ...] = ()
     max_credit_courses_per_session: int = 3
     max_program_years: int = 8
     payment_url: str = ""

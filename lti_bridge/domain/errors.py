@@ -27,6 +27,12 @@ class LaunchError(LtiBridgeError):
     return_url: str | None = None
 
 
+class ForbiddenError(LtiBridgeError):
+    """The request is understood but this installation does not allow it."""
+
+    public_message = "This is not allowed here."
+
+
 class NotFoundError(LtiBridgeError):
     """A record the request names does not exist."""
 

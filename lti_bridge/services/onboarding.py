@@ -58,7 +58,9 @@ class OnboardingRepository(Protocol):
 
 
 class OnboardingUnitOfWork(Protocol):
-    onboarding: OnboardingRepository
+    # Read-only, so an implementation may declare its concrete repository type.
+    @property
+    def onboarding(self) -> OnboardingRepository: ...
 
     def __enter__(self) -> Self: ...
 

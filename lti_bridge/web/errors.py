@@ -9,11 +9,17 @@ from flask import Flask, jsonify, redirect, render_template, request
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
 
-from lti_bridge.domain.errors import LaunchError, LtiBridgeError, NotFoundError, ValidationError
+from lti_bridge.domain.errors import (
+    ForbiddenError,
+    LaunchError,
+    LtiBridgeError,
+    NotFoundError,
+    ValidationError,
+)
 
 log = logging.getLogger("lti_bridge.web")
 
-STATUS = {LaunchError: 400, NotFoundError: 404, ValidationError: 422}
+STATUS = {LaunchError: 400, ForbiddenError: 403, NotFoundError: 404, ValidationError: 422}
 
 
 def _wants_json() -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -32,13 +33,46 @@ CLOSE = "postMessage({subject: 'org.imsglobal.lti.close'}, '*')"
 @pytest.fixture
 def app_config(app_config: dict[str, object]) -> dict[str, object]:
     # A short timeout keeps the slow-platform case quick; loopback answers in milliseconds.
-    return {**app_config, "http_timeout_seconds": 1.0}
+    # Tests that start their own platform allow any issuer; the `lms` fixture narrows it to its
+    # own, and the allow-list has tests of its own below.
+    return {**app_config, "http_timeout_seconds": 1.0, "registration_issuers": ("*",)}
 
 
 @pytest.fixture
-def lms() -> Iterator[RegistrationPlatform]:
+def lms(app: Flask) -> Iterator[RegistrationPlatform]:
     with registration_platform() as platform:
+        allow_registration_from(app, platform.base_url)
         yield platform
+
+
+def allow_registration_from(app: Flask, *issuers: str) -> None:
+    svc = app.extensions["lti_bridge"]
+    svc.settings = replace(svc.settings, registration_issuers=issuers)
+
+
+def test_registration_is_off_unless_issuers_are_allowed(
+    app: Flask, client: FlaskClient, lms: RegistrationPlatform
+) -> None:
+    allow_registration_from(app)
+
+    response = register(client, lms)
+
+    assert response.status_code == 403
+    assert "LTI_BRIDGE_REGISTRATION_ISSUERS" in response.get_data(as_text=True)
+    assert lms.config_fetches == 0 and lms.registrations == []
+    assert row_counts(app) == (0, 0)
+
+
+def test_registration_from_an_issuer_not_allowed_is_refused_before_any_request(
+    app: Flask, client: FlaskClient, lms: RegistrationPlatform
+) -> None:
+    allow_registration_from(app, "https://lms.other-university.edu")
+
+    response = register(client, lms)
+
+    assert response.status_code == 403
+    assert lms.config_fetches == 0 and lms.registrations == []
+    assert row_counts(app) == (0, 0)
 
 
 def register(client: FlaskClient, lms: RegistrationPlatform, **params: Any) -> Any:
