@@ -11,6 +11,7 @@ from sqlalchemy import Engine
 
 from lti_bridge.adapters.db.engine import make_engine
 from lti_bridge.adapters.db.gate_repository import CatalogGateSettings
+from lti_bridge.adapters.db.recent import RecentWrites
 from lti_bridge.adapters.db.uow import SqlAlchemyUnitOfWork
 from lti_bridge.adapters.lti.platform_keys import PlatformKeyCache
 from lti_bridge.adapters.lti.store import RedisLaunchStore, SharedLaunchStore, SqlLaunchStore
@@ -37,10 +38,11 @@ class Services:
     registrations: RegistrationCache
     ags: AgsClient
     gate_settings: CatalogGateSettings
+    recent_writes: RecentWrites = field(default_factory=RecentWrites)
     clock: Callable[[], datetime] = field(default=utc_now)
 
     def uow(self) -> SqlAlchemyUnitOfWork:
-        return SqlAlchemyUnitOfWork(self.engine)
+        return SqlAlchemyUnitOfWork(self.engine, self.recent_writes)
 
     def tool_conf(self) -> DbToolConf:
         return DbToolConf(self.engine, self.keyring, self.registrations)

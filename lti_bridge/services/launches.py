@@ -37,5 +37,9 @@ def record_launch(
             decision = decide(facts, settings=gate, now=now)
             if decision.first_access and facts.registration is not None:
                 uow.gate.record_first_access(facts.registration.sis_id, now)
+        if decision is None or not decision.first_access:
+            # Only bookkeeping a relaunch rebuilds: no need to wait for the disk. The first
+            # access to restricted content (R9) is a record of consequence and waits.
+            uow.relax_durability()
         uow.commit()
     return LaunchRecord(learner_id, decision)

@@ -35,6 +35,17 @@ def _writelock_release(conn: Any) -> None:
         fcntl.flock(conn.info["writelock_fd"], fcntl.LOCK_UN)
 
 
+def relax_durability(conn: Any) -> None:
+    """Let this PostgreSQL transaction commit without waiting for its WAL flush.
+
+    For launch bookkeeping only (consumed nonces, learner and link rows): after an operating
+    system crash the last fraction of a second of them may be lost, never corrupted, and a
+    learner relaunches. SIS events and grades never use this.
+    """
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """Create an engine tuned for the tool's short transactions."""
     parsed = make_url(url)

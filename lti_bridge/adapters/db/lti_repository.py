@@ -2,18 +2,36 @@
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Connection, select
 
+from lti_bridge.adapters.db.recent import RecentWrites
 from lti_bridge.adapters.db.tables import contexts, deployments, learners, platforms, resource_links
 from lti_bridge.adapters.db.upsert import insert_or_update
 from lti_bridge.domain.model import LaunchContext, PlatformRegistration
 
 
 class SqlAlchemyLtiRepository:
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection, recent: RecentWrites | None = None) -> None:
         self.conn = conn
+        self._recent = recent
+        #: Writes to remember once the transaction commits (see ``RecentWrites``).
+        self.pending: list[tuple[Hashable, Hashable, Any]] = []
+
+    def _upsert_unless_recent(
+        self, key: Hashable, values: dict[str, Any], stamps: tuple[str, ...], **upsert: Any
+    ) -> Any:
+        digest = tuple(sorted((k, repr(v)) for k, v in values.items() if k not in stamps))
+        if self._recent is not None:
+            seen, result = self._recent.get(key, digest)
+            if seen:
+                return result
+        result = insert_or_update(self.conn, values=values, **upsert)
+        self.pending.append((key, digest, result))
+        return result
 
     def save_platform(self, registration: PlatformRegistration, now: datetime) -> int:
         values = {
@@ -68,9 +86,9 @@ class SqlAlchemyLtiRepository:
         ]
 
     def record_launch(self, platform_id: int, launch: LaunchContext, now: datetime) -> int:
-        learner_id = insert_or_update(
-            self.conn,
-            learners,
+        stamps = ("created_at", "updated_at", "last_launch_at")
+        learner_id = self._upsert_unless_recent(
+            ("learner", platform_id, launch.user_sub),
             {
                 "platform_id": platform_id,
                 "sub": launch.user_sub,
@@ -80,13 +98,14 @@ class SqlAlchemyLtiRepository:
                 "created_at": now,
                 "last_launch_at": now,
             },
+            stamps,
+            table=learners,
             keys=["platform_id", "sub"],
             update=["person_sourcedid", "email", "name", "last_launch_at"],
         )
         if launch.context_id:
-            insert_or_update(
-                self.conn,
-                contexts,
+            self._upsert_unless_recent(
+                ("context", platform_id, launch.context_id),
                 {
                     "platform_id": platform_id,
                     "deployment_id": launch.deployment_id,
@@ -99,6 +118,8 @@ class SqlAlchemyLtiRepository:
                     "created_at": now,
                     "updated_at": now,
                 },
+                stamps,
+                table=contexts,
                 keys=["platform_id", "context_id"],
                 update=[
                     "deployment_id",
@@ -112,9 +133,8 @@ class SqlAlchemyLtiRepository:
                 returning=None,
             )
         if launch.resource_link_id:
-            insert_or_update(
-                self.conn,
-                resource_links,
+            self._upsert_unless_recent(
+                ("link", platform_id, launch.resource_link_id),
                 {
                     "platform_id": platform_id,
                     "context_id": launch.context_id,
@@ -124,6 +144,8 @@ class SqlAlchemyLtiRepository:
                     "created_at": now,
                     "updated_at": now,
                 },
+                stamps,
+                table=resource_links,
                 keys=["platform_id", "resource_link_id"],
                 update=["context_id", "title", "custom", "updated_at"],
                 returning=None,

@@ -8,9 +8,11 @@ from typing import Self
 from sqlalchemy import Connection, Engine
 
 from lti_bridge.adapters.db.catalog_repository import SqlAlchemyCatalogRepository
+from lti_bridge.adapters.db.engine import relax_durability
 from lti_bridge.adapters.db.gate_repository import SqlAlchemyGateRepository
 from lti_bridge.adapters.db.lti_repository import SqlAlchemyLtiRepository
 from lti_bridge.adapters.db.onboarding_repository import SqlAlchemyOnboardingRepository
+from lti_bridge.adapters.db.recent import RecentWrites
 from lti_bridge.adapters.db.sis_repository import SqlAlchemySisRepository
 
 
@@ -19,13 +21,14 @@ class SqlAlchemyUnitOfWork:
 
     conn: Connection
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, recent: RecentWrites | None = None) -> None:
         self._engine = engine
+        self._recent = recent
 
     def __enter__(self) -> Self:
         self.conn = self._engine.connect()
         self._tx = self.conn.begin()
-        self.lti = SqlAlchemyLtiRepository(self.conn)
+        self.lti = SqlAlchemyLtiRepository(self.conn, self._recent)
         self.sis = SqlAlchemySisRepository(self.conn)
         self.onboarding = SqlAlchemyOnboardingRepository(self.conn)
         self.catalog = SqlAlchemyCatalogRepository(self.conn)
@@ -44,5 +47,12 @@ class SqlAlchemyUnitOfWork:
         finally:
             self.conn.close()
 
+    def relax_durability(self) -> None:
+        """Commit without waiting for the WAL flush (see ``engine.relax_durability``)."""
+        relax_durability(self.conn)
+
     def commit(self) -> None:
         self._tx.commit()
+        if self._recent is not None and self.lti.pending:
+            self._recent.remember(self.lti.pending)
+            self.lti.pending = []

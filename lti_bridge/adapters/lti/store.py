@@ -14,8 +14,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pylti1p3.launch_data_storage.base import LaunchDataStorage
-from sqlalchemy import Engine, delete, select
+from sqlalchemy import Engine, bindparam, delete, select
 
+from lti_bridge.adapters.db.engine import relax_durability
 from lti_bridge.adapters.db.tables import lti_store
 from lti_bridge.adapters.db.upsert import insert_or_update
 
@@ -41,6 +42,18 @@ class SharedLaunchStore(LaunchDataStorage[Any]):
         return 0
 
 
+# Built once: a launch runs these every time, and building a statement costs more than running it.
+_GET = select(lti_store.c.value).where(
+    lti_store.c.key == bindparam("key"), lti_store.c.expires_at > bindparam("now")
+)
+# Single use: of two concurrent consumers of one key, only one DELETE gets the row back.
+_CONSUME = (
+    delete(lti_store)
+    .where(lti_store.c.key == bindparam("key"), lti_store.c.expires_at > bindparam("now"))
+    .returning(lti_store.c.value)
+)
+
+
 class SqlLaunchStore(SharedLaunchStore):
     """Launch data in the ``lti_store`` table of the tool's own database."""
 
@@ -52,11 +65,7 @@ class SqlLaunchStore(SharedLaunchStore):
     def get_value(self, key: str) -> Any:
         key = self._prepare_key(key)
         with self._engine.connect() as conn:
-            row = conn.execute(
-                select(lti_store.c.value).where(
-                    lti_store.c.key == key, lti_store.c.expires_at > self._clock()
-                )
-            ).first()
+            row = conn.execute(_GET, {"key": key, "now": self._clock()}).first()
         return None if row is None else row[0]
 
     def set_value(self, key: str, value: Any, exp: int | None = None) -> None:
@@ -78,11 +87,8 @@ class SqlLaunchStore(SharedLaunchStore):
     def consume(self, key: str) -> Any | None:
         key = self._prepare_key(key)
         with self._engine.begin() as conn:
-            row = conn.execute(
-                delete(lti_store)
-                .where(lti_store.c.key == key, lti_store.c.expires_at > self._clock())
-                .returning(lti_store.c.value)
-            ).first()
+            relax_durability(conn)
+            row = conn.execute(_CONSUME, {"key": key, "now": self._clock()}).first()
         return None if row is None else row[0]
 
     def purge_expired(self) -> int:

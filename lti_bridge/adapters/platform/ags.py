@@ -46,6 +46,7 @@ TOKEN_EARLY_RENEWAL = 30
 DEFAULT_EXPIRES_IN = 3600
 ASSERTION_LIFETIME = 300
 
+
 class AgsError(LtiBridgeError):
     """The platform's token or AGS endpoint failed or answered something unusable."""
 
@@ -64,10 +65,8 @@ class AgsError(LtiBridgeError):
         body: str = "",
         response: requests.Response | None = None,
     ) -> None:
-        super().__init__(
-            f"{reason}: {url}" + (f" answered {status}" if status is not None else "")
-            + (f": {body}" if body else "")
-        )
+        answered = f" answered {status}" if status is not None else ""
+        super().__init__(f"{reason}: {url}{answered}" + (f": {body}" if body else ""))
         self.url = url
         self.status = status
         self.body = body
