@@ -19,6 +19,7 @@ import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -26,16 +27,22 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import requests
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+from standardwebhooks.webhooks import Webhook
 
 from bench.load import Req, Result, run
+from bench.webhooks import run_burst
 from tests.fixtures.loopback import serve
 from tests.fixtures.platform import Login, ScriptedPlatform
 from tests.fixtures.processes import free_port, lti_bridge_serve, run_cli, tool_env
+from tests.fixtures.sis_events import SECRET as SIS_SECRET
+from tests.fixtures.sis_events import registration_event, session_around, student_event
 
 PG_ADMIN_URL = os.environ.get(
     "LTI_BRIDGE_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
 JWKS_DELAY = 0.05
+SECTION = "DTSA5509-100-2024S1"
+LAUNCHES_PER_LEARNER = 4
 RESULTS = Path(__file__).parent / "results"
 
 
@@ -119,7 +126,12 @@ class SlowJwksPlatform(ScriptedPlatform):
 
 
 def login_round_trip(
-    session: requests.Session, tool: str, platform: ScriptedPlatform, i: int
+    session: requests.Session,
+    tool: str,
+    platform: ScriptedPlatform,
+    i: int,
+    for_credit: bool,
+    people: int,
 ) -> Req:
     """Log in through the tool's OIDC endpoint and build the launch the platform would post."""
     params = {
@@ -135,11 +147,24 @@ def login_round_trip(
         raise SystemExit(f"login answered {response.status_code}: {response.text[:300]}")
     query = {k: v[0] for k, v in parse_qs(urlsplit(response.headers["Location"]).query).items()}
     login = Login(query["state"], query["nonce"], query["redirect_uri"], query["client_id"], query)
+    # Each learner launches several times, as learners do: every launch is still unique.
+    person = i % people
+    if for_credit:
+        # A registered, paid, onboarded student (see ``admit``): the gate opens the exam.
+        link = {"id": f"exam-{i % 50}", "title": "Final exam"}
+        extra = {
+            "custom": {"access": "for_credit", "item": "final-exam"},
+            "lis": {"person_sourcedid": f"bench-{person}", "course_section_sourcedid": SECTION},
+        }
+    else:
+        link = {"id": f"link-{i % 50}", "title": "Week 1 reading"}
+        extra = {}
     claims = platform.claims(
         login,
-        sub=f"learner-{i}",
+        sub=f"learner-{person}",
         target_link_uri=tool + "/lti/launch",
-        resource_link={"id": f"link-{i % 50}", "title": "Week 1 reading"},
+        resource_link=link,
+        **extra,
     )
     cookie = "; ".join(f"{c.name}={c.value}" for c in response.cookies)
     body = urlencode({"id_token": platform.sign(claims), "state": login.state}).encode()
@@ -151,18 +176,53 @@ def login_round_trip(
     )
 
 
-def prepare_launches(tool: str, platform: ScriptedPlatform, count: int) -> list[Req]:
+def prepare_launches(
+    tool: str, platform: ScriptedPlatform, count: int, *, for_credit: bool = False
+) -> list[Req]:
+    people = max(1, count // LAUNCHES_PER_LEARNER)
+
     def one(i: int) -> Req:
         with requests.Session() as session:
-            return login_round_trip(session, tool, platform, i)
+            return login_round_trip(session, tool, platform, i, for_credit, people)
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         return list(pool.map(one, range(count)))
 
 
+def admit(tool: str, count: int) -> None:
+    """Tell the tool, as the SIS does, that ``count`` students are registered, paid, onboarded."""
+    webhook = Webhook(SIS_SECRET)
+    now = datetime.now(UTC)
+    sends = []
+    for i in range(count):
+        for event in (
+            registration_event(
+                "tuition.paid",
+                student=f"bench-{i}",
+                registration=f"bench-reg-{i}",
+                tuition="paid",
+                section=SECTION,
+                session=session_around(now.date()),
+            ),
+            student_event("student.onboarding_completed", student=f"bench-{i}"),
+        ):
+            body = json.dumps(event)
+            msg_id = f"msg_{uuid.uuid4().hex}"
+            headers = (
+                ("webhook-id", msg_id),
+                ("webhook-timestamp", str(int(now.timestamp()))),
+                ("webhook-signature", webhook.sign(msg_id, now, body)),
+                ("Content-Type", "application/json"),
+            )
+            sends.append(Req("POST", tool + "/webhooks/sis", body.encode(), headers))
+    result = run(sends, clients=8, time_limit=300)
+    if result.errors:
+        raise SystemExit(f"the SIS events for the for-credit launches failed: {result.statuses}")
+
+
 def bench_database(kind: str, args: argparse.Namespace) -> dict[str, Any]:
     with database(kind) as url, hello_server(args.workers, args.threads) as (hello, hello_pid):
-        env = tool_env(url)
+        env = tool_env(url, LTI_BRIDGE_WEBHOOK_SECRETS=SIS_SECRET, LTI_BRIDGE_LOG_LEVEL="WARNING")
         run_cli(env, "db", "upgrade")
         platform = SlowJwksPlatform()
         with serve(platform.wsgi) as jwks_base:
@@ -177,13 +237,30 @@ def bench_database(kind: str, args: argparse.Namespace) -> dict[str, Any]:
             )
             serve_args = ("--no-relay", "--no-access-log", "--threads", str(args.threads))
             with lti_bridge_serve(env, workers=args.workers, args=serve_args) as tool:
+                admit(tool.url, max(1, args.launches // LAUNCHES_PER_LEARNER))
                 launches = prepare_launches(tool.url, platform, args.launches)
+                credit = prepare_launches(tool.url, platform, args.launches, for_credit=True)
                 # One warm-up launch per worker process so no figure includes start-up work.
                 run(prepare_launches(tool.url, platform, 4), clients=2, processes=1)
                 hellos = [Req("GET", hello + "/hello")] * args.launches
                 hello_result = measured(hello_pid, hellos, args)
                 launch_result = measured(tool.proc.pid, launches, args)
-    return {"database": kind, "hello": hello_result, "launch": launch_result}
+                credit_result = measured(tool.proc.pid, credit, args)
+    row = {
+        "database": kind,
+        "hello": hello_result,
+        "launch": launch_result,
+        "for-credit launch": credit_result,
+    }
+    if args.burst_events:
+        with database(kind) as burst_url:
+            row["burst"] = run_burst(
+                burst_url, events=args.burst_events, registrations_count=args.burst_events // 4
+            )
+    return row
+
+
+FIGURES = ("hello", "launch", "for-credit launch")
 
 
 def report(rows: list[dict[str, Any]]) -> str:
@@ -194,13 +271,26 @@ def report(rows: list[dict[str, Any]]) -> str:
     ]
     for row in rows:
         hello: Result = row["hello"]
-        for name in ("hello", "launch"):
+        for name in FIGURES:
             result: Result = row[name]
             ratio = result.throughput / hello.throughput if hello.throughput else 0.0
             lines.append(
                 f"{row['database']:<11} {name + ' throughput':<26} {ratio:>14.2f}   "
                 f"{result.percentile(99) * 1000:>6.1f}   {result.errors:>6}"
                 f"   {result.server_cpu_ms:.2f}"
+            )
+        credit, launch = row["for-credit launch"], row["launch"]
+        if launch.throughput:
+            lines.append(
+                f"{row['database']:<11} {'for-credit / open launch':<26} "
+                f"{credit.throughput / launch.throughput:>14.2f}"
+            )
+        burst = row.get("burst")
+        if burst:
+            ratio = burst["events_per_second"] / hello.throughput if hello.throughput else 0.0
+            lines.append(
+                f"{row['database']:<11} {'webhook burst events/s':<26} {ratio:>14.2f}   "
+                f"{burst['p99_ms']:>6.1f}   {'none lost' if burst['correct'] else 'WRONG STATE'}"
             )
     return "\n".join(lines)
 
@@ -213,6 +303,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=1, help="gunicorn threads per worker")
     parser.add_argument("--time-limit", type=float, default=60.0, help="seconds per figure")
+    parser.add_argument(
+        "--burst-events", type=int, default=20_000,
+        help="SIS events in the term-start burst (0 skips it)",
+    )
     args = parser.parse_args(argv)
     kinds = ["sqlite", "postgresql"] if args.db == "both" else [args.db]
     rows = []
@@ -220,6 +314,9 @@ def main(argv: list[str] | None = None) -> None:
         row = bench_database(kind, args)
         print(f"[{kind}] hello:  {row['hello'].summary()}", flush=True)
         print(f"[{kind}] launch: {row['launch'].summary()}", flush=True)
+        print(f"[{kind}] for-credit launch: {row['for-credit launch'].summary()}", flush=True)
+        if "burst" in row:
+            print(f"[{kind}] webhook burst: {json.dumps(row['burst'])}", flush=True)
         rows.append(row)
     print(report(rows))
     RESULTS.mkdir(exist_ok=True)
@@ -233,9 +330,11 @@ def main(argv: list[str] | None = None) -> None:
                             "throughput": row[name].throughput,
                             "p99_ms": row[name].percentile(99) * 1000,
                             "errors": row[name].errors,
+                            "server_cpu_ms": row[name].server_cpu_ms,
                         }
-                        for name in ("hello", "launch")
+                        for name in FIGURES
                     },
+                    "burst": row.get("burst"),
                 }
                 for row in rows
             ],

@@ -28,6 +28,7 @@ from lti_bridge.domain.policy import Decision
 from lti_bridge.services.launches import record_launch
 from lti_bridge.web import csrf
 from lti_bridge.web.context import public_base_url, services
+from lti_bridge.web.onboarding import is_onboarding_launch, onboarding_launch
 
 bp = Blueprint("lti", __name__)
 log = logging.getLogger("lti_bridge.launch")
@@ -184,6 +185,8 @@ def launch() -> ResponseReturnValue:
         return _deep_linking_picker(context, message.get_launch_id())
     if context.is_staff:
         return render_template("lti/section.html", launch=context)
+    if is_onboarding_launch(context):
+        return onboarding_launch(context, message.platform_id)
     return _learner_view(context, decision)
 
 

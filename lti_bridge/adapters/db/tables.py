@@ -155,6 +155,7 @@ sis_students = Table(
     Column("onboarding_sequence", BigInteger, nullable=True),
     _ts("created_at"),
     _ts("updated_at"),
+    Index("ix_sis_students_platform_user_id", "platform_user_id"),
 )
 
 sis_sessions = Table(
