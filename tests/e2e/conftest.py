@@ -15,6 +15,7 @@ import pytest
 from tests.devplatform import DevPlatform
 from tests.fixtures.loopback import serve
 from tests.fixtures.processes import ServedTool, lti_bridge_serve, run_cli, tool_env
+from tests.fixtures.sis_events import SECRET as SIS_SECRET
 
 CHROMIUM = os.environ.get("LTI_BRIDGE_TEST_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -56,7 +57,7 @@ def page(browser: Any) -> Iterator[Any]:
 
 @pytest.fixture
 def env(db_url: str) -> dict[str, str]:
-    return tool_env(db_url)
+    return tool_env(db_url, LTI_BRIDGE_WEBHOOK_SECRETS=SIS_SECRET)
 
 
 @pytest.fixture
