@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+import threading
+import time
 from typing import Any, NoReturn
 
 import click
@@ -101,7 +104,25 @@ def serve(
     revision = db_engine.current_revision(svc.engine)
     if revision is None:
         fail("the database has no schema yet; run: lti-bridge db upgrade")
+    if not no_relay:
+        # The background work `lti-bridge worker` does, in a thread of gunicorn's master
+        # process: the workers it forks do not inherit running threads.
+        threading.Thread(
+            target=_background_work, args=(svc, 60.0), name="lti-bridge-relay", daemon=True
+        ).start()
     run_gunicorn(host=host, port=port, workers=workers, threads=threads, access_log=access_log)
+
+
+def _background_work(svc: Any, interval: float) -> None:
+    log = logging.getLogger("lti_bridge.worker")
+    while True:
+        try:
+            purged = svc.store.purge_expired()
+            if purged:
+                log.info("purged %d expired launch-state entries", purged)
+        except Exception:  # noqa: BLE001 - keep the loop alive; the next round retries
+            log.exception("background work failed")
+        time.sleep(interval)
 
 
 # --- platform -----------------------------------------------------------------------------------
@@ -255,8 +276,6 @@ def keys_retire(kid: str) -> None:
 @click.option("--interval", default=30.0, show_default=True, type=click.FloatRange(0.1, 3600))
 def worker(once: bool, interval: float) -> None:
     """Run background work: expire old launch state (and, as it arrives, relay the outbox)."""
-    import time
-
     svc = services()
     while True:
         purged = svc.store.purge_expired()

@@ -151,6 +151,8 @@ def launch() -> ResponseReturnValue:
         PartitionedCookieService(lti_request),
         store=svc.store,
         key_cache=svc.key_cache,
+        # The process's session: pylti1p3 otherwise builds a requests.Session per launch.
+        requests_session=svc.http,
         leeway=svc.settings.jwt_leeway_seconds,
         storage_proof=request.form.get("lti_storage_proof") or None,
     )

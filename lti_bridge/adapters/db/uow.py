@@ -17,7 +17,12 @@ from lti_bridge.adapters.db.sis_repository import SqlAlchemySisRepository
 
 
 class SqlAlchemyUnitOfWork:
-    """``with uow:`` opens a transaction; ``commit()`` ends it; leaving without one rolls back."""
+    """``with uow:`` opens a transaction; ``commit()`` ends it; leaving without one rolls back.
+
+    The transaction begins with the first statement (SQLAlchemy's autobegin), not at ``with``:
+    a use case that finds nothing to do (a relaunch whose rows are all recent) then costs no
+    BEGIN/COMMIT round trips, nor SQLite's write lock.
+    """
 
     conn: Connection
 
@@ -27,7 +32,6 @@ class SqlAlchemyUnitOfWork:
 
     def __enter__(self) -> Self:
         self.conn = self._engine.connect()
-        self._tx = self.conn.begin()
         self.lti = SqlAlchemyLtiRepository(self.conn, self._recent)
         self.sis = SqlAlchemySisRepository(self.conn)
         self.onboarding = SqlAlchemyOnboardingRepository(self.conn)
@@ -42,17 +46,21 @@ class SqlAlchemyUnitOfWork:
         tb: TracebackType | None,
     ) -> None:
         try:
-            if self._tx.is_active:
-                self._tx.rollback()
+            if self.conn.in_transaction():
+                self.conn.rollback()
         finally:
             self.conn.close()
 
     def relax_durability(self) -> None:
-        """Commit without waiting for the WAL flush (see ``engine.relax_durability``)."""
-        relax_durability(self.conn)
+        """Commit without waiting for the WAL flush (see ``engine.relax_durability``).
+
+        A unit of work that has run no statement has nothing to flush: it is left unbegun.
+        """
+        if self.conn.in_transaction():
+            relax_durability(self.conn)
 
     def commit(self) -> None:
-        self._tx.commit()
+        self.conn.commit()
         if self._recent is not None and self.lti.pending:
             self._recent.remember(self.lti.pending)
             self.lti.pending = []

@@ -14,9 +14,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pylti1p3.launch_data_storage.base import LaunchDataStorage
-from sqlalchemy import Engine, bindparam, delete, select
+from sqlalchemy import Engine, bindparam, delete, func, literal, select
 
-from lti_bridge.adapters.db.engine import relax_durability
 from lti_bridge.adapters.db.tables import lti_store
 from lti_bridge.adapters.db.upsert import insert_or_update
 
@@ -53,6 +52,21 @@ _CONSUME = (
     .returning(lti_store.c.value)
 )
 
+# PostgreSQL: the same DELETE as one autocommitted statement that also relaxes its own commit
+# (``engine.relax_durability``: a consumed state is launch bookkeeping). One round trip instead
+# of four (BEGIN, SET LOCAL, DELETE, COMMIT). ``set_config(..., true)`` lasts to the end of the
+# statement's transaction, and PostgreSQL reads ``synchronous_commit`` when that transaction
+# commits. It is evaluated only for the matching row; with no row there is nothing to flush.
+_CONSUME_RELAXED = (
+    delete(lti_store)
+    .where(
+        lti_store.c.key == bindparam("key"),
+        lti_store.c.expires_at > bindparam("now"),
+        func.set_config("synchronous_commit", "off", True) == literal("off"),
+    )
+    .returning(lti_store.c.value)
+)
+
 
 class SqlLaunchStore(SharedLaunchStore):
     """Launch data in the ``lti_store`` table of the tool's own database."""
@@ -86,9 +100,15 @@ class SqlLaunchStore(SharedLaunchStore):
 
     def consume(self, key: str) -> Any | None:
         key = self._prepare_key(key)
+        params = {"key": key, "now": self._clock()}
+        if self._engine.dialect.name == "postgresql":
+            with self._engine.connect() as conn:
+                conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+                row = conn.execute(_CONSUME_RELAXED, params).first()
+            return None if row is None else row[0]
+        # SQLite: a write transaction of its own (BEGIN IMMEDIATE behind the engine's file lock).
         with self._engine.begin() as conn:
-            relax_durability(conn)
-            row = conn.execute(_CONSUME, {"key": key, "now": self._clock()}).first()
+            row = conn.execute(_CONSUME, params).first()
         return None if row is None else row[0]
 
     def purge_expired(self) -> int:
