@@ -8,7 +8,7 @@ cannot both win, and no separate ``SELECT … FOR UPDATE`` round trip is needed.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import Connection, Table, case, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from lti_bridge.adapters.db.recent import RecentWrites
 from lti_bridge.adapters.db.tables import (
     registrations,
     sis_sections,
@@ -162,9 +163,12 @@ def _statements(dialect_name: str) -> _Statements:
 
 
 class SqlAlchemySisRepository:
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection, recent: RecentWrites | None = None) -> None:
         self.conn = conn
         self._sql = _statements(conn.dialect.name)
+        self._recent = recent
+        #: Writes to remember once the transaction commits (see ``RecentWrites``).
+        self.pending: list[tuple[Hashable, Hashable, Any]] = []
 
     def _returns_row(self, stmt: Any, params: Mapping[str, Any]) -> bool:
         return self.conn.execute(stmt, dict(params)).first() is not None
@@ -265,25 +269,36 @@ class SqlAlchemySisRepository:
         self.conn.execute(self._sql.save_student, self._student(student, now))
 
     def save_offering(self, section: SectionInfo, session: SessionInfo) -> None:
-        self.conn.execute(
-            self._sql.save_section,
-            {
-                "sis_id": section.sis_id,
-                "course_code": section.course_code,
-                "credit_hours": section.credit_hours,
-                "session_code": session.code,
-            },
-        )
-        self.conn.execute(
-            self._sql.save_session,
-            {
-                "code": session.code,
-                "starts_on": session.starts_on,
-                "ends_on": session.ends_on,
-                "enrollment_opens_at": session.enrollment_opens_at,
-                "enrollment_closes_at": session.enrollment_closes_at,
-            },
-        )
+        # Every registration event repeats its section and session, which seldom change: a
+        # process that committed these very values lately skips the two statements.
+        for stmt, key, values in (
+            (
+                self._sql.save_section,
+                ("sis_section", section.sis_id),
+                {
+                    "sis_id": section.sis_id,
+                    "course_code": section.course_code,
+                    "credit_hours": section.credit_hours,
+                    "session_code": session.code,
+                },
+            ),
+            (
+                self._sql.save_session,
+                ("sis_session", session.code),
+                {
+                    "code": session.code,
+                    "starts_on": session.starts_on,
+                    "ends_on": session.ends_on,
+                    "enrollment_opens_at": session.enrollment_opens_at,
+                    "enrollment_closes_at": session.enrollment_closes_at,
+                },
+            ),
+        ):
+            digest = tuple(sorted((k, repr(v)) for k, v in values.items()))
+            if self._recent is not None and self._recent.get(key, digest)[0]:
+                continue
+            self.conn.execute(stmt, values)
+            self.pending.append((key, digest, None))
 
     # --- student-level events ---------------------------------------------------------------
 

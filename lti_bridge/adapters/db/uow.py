@@ -33,7 +33,7 @@ class SqlAlchemyUnitOfWork:
     def __enter__(self) -> Self:
         self.conn = self._engine.connect()
         self.lti = SqlAlchemyLtiRepository(self.conn, self._recent)
-        self.sis = SqlAlchemySisRepository(self.conn)
+        self.sis = SqlAlchemySisRepository(self.conn, self._recent)
         self.onboarding = SqlAlchemyOnboardingRepository(self.conn)
         self.catalog = SqlAlchemyCatalogRepository(self.conn)
         self.gate = SqlAlchemyGateRepository(self.conn)
@@ -61,6 +61,8 @@ class SqlAlchemyUnitOfWork:
 
     def commit(self) -> None:
         self.conn.commit()
-        if self._recent is not None and self.lti.pending:
-            self._recent.remember(self.lti.pending)
-            self.lti.pending = []
+        if self._recent is not None:
+            for repository in (self.lti, self.sis):
+                if repository.pending:
+                    self._recent.remember(repository.pending)
+                    repository.pending = []
