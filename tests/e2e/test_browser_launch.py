@@ -96,3 +96,35 @@ def test_a_replayed_launch_form_is_refused(
 
     assert replay.status == 400
     assert "Week 1 reading" not in replay.text()
+
+
+def test_instructor_places_an_item_by_deep_linking_and_learners_launch_it(
+    page: Any, tool: ServedTool, platform: DevPlatform
+) -> None:
+    page.goto(platform.issuer + "/")
+    page.click("#launch-place-item-instructor")
+    page.fill("input[name=title]", "Midterm exam")
+    page.fill("input[name=item]", "midterm")
+    page.check("input[name=access][value=for_credit]")
+    with page.expect_navigation(url=lambda url: "/deep-link-return" in url):
+        page.click("button[type=submit]")
+
+    placed = page.get_attribute("#placed li", "data-link-id")
+    assert placed is not None
+    [link] = [link for link in platform.links if link.id == placed]
+    assert link.title == "Midterm exam"
+    assert link.custom == {"access": "for_credit", "item": "midterm"}
+
+    # The placed link is restricted content: the gate meets the learner.
+    response = _launch(page, platform, placed, "learner")
+    assert response.status == 403
+    assert page.is_visible("#gate-title")
+
+
+def test_learner_cannot_open_the_deep_linking_picker(
+    page: Any, tool: ServedTool, platform: DevPlatform
+) -> None:
+    response = _launch(page, platform, "place-item", "learner")
+
+    assert response.status == 400
+    assert "Only instructors can place items" in page.text_content("body")
