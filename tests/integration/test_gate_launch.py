@@ -103,6 +103,7 @@ def test_the_gate_follows_registration_tuition_and_onboarding(
     opened = launch_exam(platform, client)
     assert opened.status_code == 200
     assert "final-exam" in opened.get_data(as_text=True)
+    assert "<title>Week 1 reading</title>" in opened.get_data(as_text=True)
     opened_at = first_access(engine)
     assert opened_at is not None
 

@@ -54,9 +54,12 @@ class SqlAlchemyUnitOfWork:
     def relax_durability(self) -> None:
         """Commit without waiting for the WAL flush (see ``engine.relax_durability``).
 
-        A unit of work that has run no statement has nothing to flush: it is left unbegun.
+        Launch bookkeeping is written through the LTI repository, which lists its writes in
+        ``pending``. A transaction that wrote none of them (not begun, or one that only read the
+        gate's facts) has nothing to flush: it is spared the SET round trip. Skipping it can
+        only make a commit more durable, never less.
         """
-        if self.conn.in_transaction():
+        if self.conn.in_transaction() and self.lti.pending:
             relax_durability(self.conn)
 
     def commit(self) -> None:
