@@ -16,6 +16,10 @@ from sqlalchemy.engine import make_url
 
 _held = threading.local()
 
+#: Execution option for a connection whose next transaction only reads (SQLite: plain BEGIN, no
+#: write lock). Writing in such a transaction can fail with SQLITE_BUSY: commit it first.
+READ_ONLY = "lti_bridge_read_only"
+
 
 def _writelock_acquire(conn: Any) -> None:
     # ``conn.info`` belongs to the pooled DBAPI connection: its lock file stays open with it.
@@ -33,6 +37,32 @@ def _writelock_release(conn: Any) -> None:
     if conn.info.pop("writelock_held", False):
         _held.depth = 0
         fcntl.flock(conn.info["writelock_fd"], fcntl.LOCK_UN)
+
+
+def sqlite_write_statement(engine: Engine, sql: str, params: tuple[Any, ...]) -> list[Any]:
+    """Run one writing statement on SQLite as its own transaction, and return its rows.
+
+    Outside SQLAlchemy's transaction machinery (the connections run in autocommit mode): one
+    statement is atomic by itself, and BEGIN IMMEDIATE/COMMIT around it would only add cost.
+    It still queues behind the engine's file lock like every writer.
+    """
+    raw = engine.raw_connection()
+    try:
+        fd = None if getattr(_held, "depth", 0) else raw.info.get("writelock_fd")
+        if fd is not None:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            _held.depth = 1
+        try:
+            cursor = raw.driver_connection.execute(sql, params)  # type: ignore[union-attr]
+            rows = cursor.fetchall()
+            cursor.close()
+        finally:
+            if fd is not None:
+                _held.depth = 0
+                fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        raw.close()
+    return list(rows)
 
 
 def relax_durability(conn: Any) -> None:
@@ -82,6 +112,10 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             # can fail with "database is locked" instead of waiting its turn. Writers queue on
             # a file lock first: SQLite's own busy handler polls with sleeps of 1 ms and more,
             # which under two busy workers costs more than the transactions themselves.
+            if conn.get_execution_options().get(READ_ONLY):
+                # A transaction that only reads takes no lock: WAL readers never wait.
+                conn.exec_driver_sql("BEGIN")
+                return
             _writelock_acquire(conn)
             try:
                 conn.exec_driver_sql("BEGIN IMMEDIATE")

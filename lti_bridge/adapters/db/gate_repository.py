@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, and_, bindparam, func, or_, select, update
 
 from lti_bridge.adapters.db.catalog_repository import section_for_context
+from lti_bridge.adapters.db.engine import READ_ONLY
 from lti_bridge.adapters.db.tables import (
     catalog_settings,
     learners,
@@ -50,11 +51,9 @@ def _facts_statement(*, by_email: bool) -> Any:
         select(
             learners.c.person_sourcedid,
             learners.c.sub,
-            learners.c.email,
             learners.c.onboarding_passed_at.label("learner_onboarding_passed_at"),
             sis_students.c.sis_id.label("student_sis_id"),
             sis_students.c.platform_user_id,
-            sis_students.c.email.label("student_email"),
             sis_students.c.hold_active,
             sis_students.c.hold_reason,
             sis_students.c.onboarding_passed_at,
@@ -131,8 +130,17 @@ def _section(row: Any, sis_id: str) -> SectionInfo:
 class SqlAlchemyGateRepository:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
+        self._autocommit = False
 
     def facts(self, learner_id: int, launch: LaunchContext, *, link_by_email: bool) -> GateFacts:
+        if not self.conn.in_transaction():
+            # Nothing written yet (a relaunch): one statement reads everything, so it needs no
+            # transaction of its own. SQLite: no write lock; PostgreSQL: no BEGIN/COMMIT trips.
+            if self.conn.dialect.name == "postgresql":
+                self.conn.execution_options(isolation_level="AUTOCOMMIT")
+                self._autocommit = True
+            else:
+                self.conn.execution_options(**{READ_ONLY: True})
         rows = self.conn.execute(_FACTS[link_by_email], {"learner_id": learner_id}).all()
         student_rows = _best_student(rows)
         first = rows[0] if rows else None
@@ -186,6 +194,16 @@ class SqlAlchemyGateRepository:
 
     def record_first_access(self, registration_sis_id: str, now: datetime) -> bool:
         """Record the first opening of restricted content (DOMAIN R9); later ones change nothing."""
+        if self._autocommit:
+            # Back to transactions for the write (the IS NULL guard keeps a concurrent first
+            # access from being moved); SQLAlchemy's marker of the autocommitted read ends first.
+            self.conn.commit()
+            self.conn.execution_options(isolation_level=self.conn.default_isolation_level)
+            self._autocommit = False
+        if self.conn.get_execution_options().get(READ_ONLY):
+            # The facts were read in a read-only transaction: end it, write in a new one.
+            self.conn.commit()
+            self.conn.execution_options(**{READ_ONLY: False})
         result = self.conn.execute(_FIRST_ACCESS, {"rid": registration_sis_id, "now": now})
         return bool(result.rowcount)
 

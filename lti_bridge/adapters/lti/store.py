@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pylti1p3.launch_data_storage.base import LaunchDataStorage
 from sqlalchemy import Engine, bindparam, delete, func, literal, select
 
+from lti_bridge.adapters.db.engine import sqlite_write_statement
 from lti_bridge.adapters.db.tables import lti_store
 from lti_bridge.adapters.db.upsert import insert_or_update
 
@@ -46,13 +47,7 @@ _GET = select(lti_store.c.value).where(
     lti_store.c.key == bindparam("key"), lti_store.c.expires_at > bindparam("now")
 )
 # Single use: of two concurrent consumers of one key, only one DELETE gets the row back.
-_CONSUME = (
-    delete(lti_store)
-    .where(lti_store.c.key == bindparam("key"), lti_store.c.expires_at > bindparam("now"))
-    .returning(lti_store.c.value)
-)
-
-# PostgreSQL: the same DELETE as one autocommitted statement that also relaxes its own commit
+# PostgreSQL: the DELETE as one autocommitted statement that also relaxes its own commit
 # (``engine.relax_durability``: a consumed state is launch bookkeeping). One round trip instead
 # of four (BEGIN, SET LOCAL, DELETE, COMMIT). ``set_config(..., true)`` lasts to the end of the
 # statement's transaction, and PostgreSQL reads ``synchronous_commit`` when that transaction
@@ -66,6 +61,14 @@ _CONSUME_RELAXED = (
     )
     .returning(lti_store.c.value)
 )
+
+
+_SQLITE_CONSUME = "DELETE FROM lti_store WHERE key = ? AND expires_at > ? RETURNING value"
+
+
+def _sqlite_datetime(value: datetime) -> str:
+    # How SQLAlchemy's SQLite DateTime stores a UTC time: naive, microseconds, text.
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
 class SqlLaunchStore(SharedLaunchStore):
@@ -106,10 +109,11 @@ class SqlLaunchStore(SharedLaunchStore):
                 conn = conn.execution_options(isolation_level="AUTOCOMMIT")
                 row = conn.execute(_CONSUME_RELAXED, params).first()
             return None if row is None else row[0]
-        # SQLite: a write transaction of its own (BEGIN IMMEDIATE behind the engine's file lock).
-        with self._engine.begin() as conn:
-            row = conn.execute(_CONSUME, params).first()
-        return None if row is None else row[0]
+        # SQLite: the one DELETE is its own transaction; of two consumers only one gets the row.
+        rows = sqlite_write_statement(
+            self._engine, _SQLITE_CONSUME, (key, _sqlite_datetime(params["now"]))
+        )
+        return json.loads(rows[0][0]) if rows and rows[0][0] is not None else None
 
     def purge_expired(self) -> int:
         with self._engine.begin() as conn:
