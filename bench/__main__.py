@@ -255,7 +255,11 @@ def bench_database(kind: str, args: argparse.Namespace) -> dict[str, Any]:
     if args.burst_events:
         with database(kind) as burst_url:
             row["burst"] = run_burst(
-                burst_url, events=args.burst_events, registrations_count=args.burst_events // 4
+                burst_url,
+                events=args.burst_events,
+                registrations_count=args.burst_events // 4,
+                workers=args.workers,
+                threads=args.threads,
             )
     return row
 

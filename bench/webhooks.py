@@ -239,6 +239,7 @@ def run_burst(
     out_of_order: float = 0.10,
     senders: int = 8,
     workers: int = 2,
+    threads: int = 1,
     seed: int = 4,
 ) -> dict[str, Any]:
     """Post the burst to a fresh ``lti-bridge serve`` on ``database_url``; return the numbers.
@@ -276,6 +277,8 @@ def run_burst(
             str(port),
             "--workers",
             str(workers),
+            "--threads",
+            str(threads),
             "--no-access-log",
             "--no-relay",
         ]

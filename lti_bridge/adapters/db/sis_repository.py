@@ -266,7 +266,15 @@ class SqlAlchemySisRepository:
         }
 
     def save_student(self, student: StudentRef, now: datetime) -> None:
-        self.conn.execute(self._sql.save_student, self._student(student, now))
+        values = self._student(student, now)
+        # Students recur in event after event with the same identity: skip a write this process
+        # committed lately with the same values (the upsert only fills in and never clears).
+        key = ("sis_student", student.sis_id)
+        digest = (student.email, student.platform_user_id)
+        if self._recent is not None and self._recent.get(key, digest)[0]:
+            return
+        self.conn.execute(self._sql.save_student, values)
+        self.pending.append((key, digest, None))
 
     def save_offering(self, section: SectionInfo, session: SessionInfo) -> None:
         # Every registration event repeats its section and session, which seldom change: a
