@@ -15,7 +15,6 @@ import os
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -25,48 +24,25 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import requests
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
-from standardwebhooks.webhooks import Webhook
 
+from bench.databases import fresh_database
 from bench.load import Req, Result, run
 from bench.webhooks import run_burst
 from tests.fixtures.loopback import serve
 from tests.fixtures.platform import Login, ScriptedPlatform
 from tests.fixtures.processes import free_port, lti_bridge_serve, run_cli, tool_env
 from tests.fixtures.sis_events import SECRET as SIS_SECRET
-from tests.fixtures.sis_events import registration_event, session_around, student_event
-
-PG_ADMIN_URL = os.environ.get(
-    "LTI_BRIDGE_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+from tests.fixtures.sis_events import (
+    registration_event,
+    session_around,
+    signed_headers,
+    student_event,
 )
+
 JWKS_DELAY = 0.05
 SECTION = "DTSA5509-100-2024S1"
 LAUNCHES_PER_LEARNER = 4
 RESULTS = Path(__file__).parent / "results"
-
-
-@contextmanager
-def database(kind: str) -> Iterator[str]:
-    """A fresh, empty database of ``kind`` for one run."""
-    if kind == "sqlite":
-        path = Path(os.environ.get("TMPDIR", "/tmp")) / f"lti-bridge-bench-{uuid.uuid4().hex}.db"
-        try:
-            yield f"sqlite:///{path}"
-        finally:
-            for suffix in ("", "-wal", "-shm"):
-                Path(f"{path}{suffix}").unlink(missing_ok=True)
-        return
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    name = f"lti_bridge_bench_{uuid.uuid4().hex[:10]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def cpu_seconds(master_pid: int) -> float:
@@ -191,7 +167,6 @@ def prepare_launches(
 
 def admit(tool: str, count: int) -> None:
     """Tell the tool, as the SIS does, that ``count`` students are registered, paid, onboarded."""
-    webhook = Webhook(SIS_SECRET)
     now = datetime.now(UTC)
     sends = []
     for i in range(count):
@@ -207,13 +182,7 @@ def admit(tool: str, count: int) -> None:
             student_event("student.onboarding_completed", student=f"bench-{i}"),
         ):
             body = json.dumps(event)
-            msg_id = f"msg_{uuid.uuid4().hex}"
-            headers = (
-                ("webhook-id", msg_id),
-                ("webhook-timestamp", str(int(now.timestamp()))),
-                ("webhook-signature", webhook.sign(msg_id, now, body)),
-                ("Content-Type", "application/json"),
-            )
+            headers = tuple(signed_headers(body, secret=SIS_SECRET, at=now).items())
             sends.append(Req("POST", tool + "/webhooks/sis", body.encode(), headers))
     result = run(sends, clients=8, time_limit=300)
     if result.errors:
@@ -221,7 +190,8 @@ def admit(tool: str, count: int) -> None:
 
 
 def bench_database(kind: str, args: argparse.Namespace) -> dict[str, Any]:
-    with database(kind) as url, hello_server(args.workers, args.threads) as (hello, hello_pid):
+    hello_app = hello_server(args.workers, args.threads)
+    with fresh_database(kind) as url, hello_app as (hello, hello_pid):
         env = tool_env(url, LTI_BRIDGE_WEBHOOK_SECRETS=SIS_SECRET, LTI_BRIDGE_LOG_LEVEL="WARNING")
         run_cli(env, "db", "upgrade")
         platform = SlowJwksPlatform()
@@ -253,7 +223,7 @@ def bench_database(kind: str, args: argparse.Namespace) -> dict[str, Any]:
         "for-credit launch": credit_result,
     }
     if args.burst_events:
-        with database(kind) as burst_url:
+        with fresh_database(kind) as burst_url:
             row["burst"] = run_burst(
                 burst_url,
                 events=args.burst_events,

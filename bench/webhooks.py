@@ -12,23 +12,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
-import socket
-import subprocess
 import sys
-import tempfile
-import time
-import urllib.request
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, delete, func, select, text
+from sqlalchemy import delete, func, select
 from sqlalchemy.engine import make_url
 
+from bench.databases import fresh_database
 from bench.load import Req, run
 from lti_bridge.adapters.db.engine import make_engine, upgrade
 from lti_bridge.adapters.db.tables import (
@@ -38,11 +32,8 @@ from lti_bridge.adapters.db.tables import (
     sis_students,
     webhook_deliveries,
 )
-
-SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
-PG_ADMIN_URL = os.environ.get(
-    "LTI_BRIDGE_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-)
+from tests.fixtures.processes import lti_bridge_serve, tool_env
+from tests.fixtures.sis_events import SECRET, signed_headers
 
 # What can follow what in one registration's life, as (event type, status, tuition status).
 FIRST = ("enrollment.registered", "registered", "unpaid")
@@ -149,45 +140,17 @@ def build_burst(
     return [d for _, d in keyed], expected
 
 
-def _sign(deliveries: list[Delivery]) -> list[Req]:
-    from standardwebhooks.webhooks import Webhook
-
-    webhook = Webhook(SECRET)
+def _sign(deliveries: list[Delivery], base: str) -> list[Req]:
     now = datetime.now(UTC)
-    stamp = str(int(now.timestamp()))
     return [
         Req(
             "POST",
-            "/webhooks/sis",
+            base + "/webhooks/sis",
             d.body,
-            (
-                ("webhook-id", d.webhook_id),
-                ("webhook-timestamp", stamp),
-                ("webhook-signature", webhook.sign(d.webhook_id, now, d.body.decode())),
-                ("Content-Type", "application/json"),
-            ),
+            tuple(signed_headers(d.body, msg_id=d.webhook_id, at=now).items()),
         )
         for d in deliveries
     ]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_until_up(base: str, server: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        if server.poll() is not None:
-            raise RuntimeError(f"lti-bridge serve exited: {log.read_text()[-2000:]}")
-        try:
-            with urllib.request.urlopen(f"{base}/healthz", timeout=1):
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError("lti-bridge serve did not come up within 60 s")
 
 
 def _check(database_url: str, expected: dict[str, Delivery], unique_ids: int) -> dict[str, Any]:
@@ -257,46 +220,13 @@ def run_burst(
         events, registrations_count, duplicates, out_of_order, seed
     )
     unique_ids = len({d.webhook_id for d in deliveries})
-    port = _free_port()
-    base = f"http://127.0.0.1:{port}"
-    with tempfile.TemporaryDirectory(prefix="lti-bridge-bench-") as tmp:
-        log = Path(tmp) / "serve.log"
-        env = os.environ | {
-            "LTI_BRIDGE_DATABASE_URL": database_url,
-            "LTI_BRIDGE_WEBHOOK_SECRETS": SECRET,
-            "LTI_BRIDGE_SECRET_KEY": "bench-secret-key",
-            "LTI_BRIDGE_INSTANCE_PATH": tmp,
-            "LTI_BRIDGE_LOG_LEVEL": "WARNING",
-        }
-        command = [
-            sys.executable,
-            "-c",
-            "from lti_bridge.web.cli import main; main()",
-            "serve",
-            "--port",
-            str(port),
-            "--workers",
-            str(workers),
-            "--threads",
-            str(threads),
-            "--no-access-log",
-            "--no-relay",
-        ]
-        with log.open("wb") as out:
-            server = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
-            try:
-                _wait_until_up(base, server, log)
-                # Signed last, right before sending: the timestamps must stay within 5 minutes.
-                requests = [
-                    Req(r.method, base + r.url, r.body, r.headers) for r in _sign(deliveries)
-                ]
-                result = run(requests, clients=senders, processes=2, time_limit=280)
-            finally:
-                server.terminate()
-                try:
-                    server.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    server.kill()
+    env = tool_env(
+        database_url, LTI_BRIDGE_WEBHOOK_SECRETS=SECRET, LTI_BRIDGE_LOG_LEVEL="WARNING"
+    )
+    serve_args = ("--no-access-log", "--no-relay", "--threads", str(threads))
+    with lti_bridge_serve(env, workers=workers, args=serve_args) as tool:
+        # Signed last, right before sending: the timestamps must stay within 5 minutes.
+        result = run(_sign(deliveries, tool.url), clients=senders, processes=2, time_limit=280)
     state = _check(database_url, expected, unique_ids)
     return {
         "database": make_url(database_url).get_backend_name(),
@@ -317,21 +247,6 @@ def run_burst(
     }
 
 
-def _throwaway_postgres() -> tuple[str, Any]:
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    name = f"lti_bridge_bench_{uuid.uuid4().hex[:8]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-
-    def drop() -> None:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-    url = make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    return url, drop
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--db", choices=["sqlite", "postgresql"], default="sqlite")
@@ -340,26 +255,10 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
     registrations_count = args.registrations or max(1, args.events // 4)
-    if args.db == "sqlite":
-        with tempfile.TemporaryDirectory(prefix="lti-bridge-bench-db-") as tmp:
-            url = f"sqlite:///{Path(tmp) / 'bench.sqlite3'}"
-            outcome = run_burst(
-                url,
-                events=args.events,
-                registrations_count=registrations_count,
-                workers=args.workers,
-            )
-    else:
-        url, drop = _throwaway_postgres()
-        try:
-            outcome = run_burst(
-                url,
-                events=args.events,
-                registrations_count=registrations_count,
-                workers=args.workers,
-            )
-        finally:
-            drop()
+    with fresh_database(args.db) as url:
+        outcome = run_burst(
+            url, events=args.events, registrations_count=registrations_count, workers=args.workers
+        )
     print(json.dumps(outcome, indent=2))
     sys.exit(0 if outcome["correct"] else 1)
 

@@ -45,7 +45,7 @@ class Services:
         return SqlAlchemyUnitOfWork(self.engine, self.recent_writes)
 
     def tool_conf(self) -> DbToolConf:
-        return DbToolConf(self.engine, self.keyring, self.registrations)
+        return DbToolConf(self.keyring, self.registrations)
 
 
 def build_http_session() -> requests.Session:

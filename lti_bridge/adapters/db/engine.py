@@ -48,18 +48,14 @@ def sqlite_write_statement(engine: Engine, sql: str, params: tuple[Any, ...]) ->
     """
     raw = engine.raw_connection()
     try:
-        fd = None if getattr(_held, "depth", 0) else raw.info.get("writelock_fd")
-        if fd is not None:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            _held.depth = 1
+        # ``raw.info`` is the same pooled-connection dict the engine's events lock through.
+        _writelock_acquire(raw)
         try:
             cursor = raw.driver_connection.execute(sql, params)  # type: ignore[union-attr]
             rows = cursor.fetchall()
             cursor.close()
         finally:
-            if fd is not None:
-                _held.depth = 0
-                fcntl.flock(fd, fcntl.LOCK_UN)
+            _writelock_release(raw)
     finally:
         raw.close()
     return list(rows)

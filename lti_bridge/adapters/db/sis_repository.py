@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, Table, case, func, or_, select, update
+from sqlalchemy import Connection, Table, bindparam, case, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from lti_bridge.adapters.db.recent import RecentWrites
@@ -162,6 +162,13 @@ def _statements(dialect_name: str) -> _Statements:
     )
 
 
+_SET_OUTCOME = (
+    update(webhook_deliveries)
+    .where(webhook_deliveries.c.webhook_id == bindparam("wid"))
+    .values(outcome=bindparam("outcome"), error=bindparam("error"))
+)
+
+
 class SqlAlchemySisRepository:
     def __init__(self, conn: Connection, recent: RecentWrites | None = None) -> None:
         self.conn = conn
@@ -193,9 +200,7 @@ class SqlAlchemySisRepository:
         self, webhook_id: str, outcome: DeliveryOutcome, error: str | None
     ) -> None:
         self.conn.execute(
-            update(webhook_deliveries)
-            .where(webhook_deliveries.c.webhook_id == webhook_id)
-            .values(outcome=outcome.value, error=error)
+            _SET_OUTCOME, {"wid": webhook_id, "outcome": outcome.value, "error": error}
         )
 
     @staticmethod

@@ -312,13 +312,12 @@ class HardenedMessageLaunch(MessageLaunch):  # type: ignore[type-arg]
         registration: PlatformRecord = self._registration
         if not deployment_id:
             raise _refused("id_token has no deployment_id", "The launch named no deployment.")
-        if deployment_id not in registration.deployment_ids:
-            # The registration may come from this process's cache: ask the database once.
-            config: DbToolConf = self._tool_config
-            fresh = config.find(registration.get_issuer(), registration.get_client_id(), fresh=True)
-            if fresh is not None:
-                registration = fresh
-        if deployment_id not in registration.deployment_ids:
+        config: DbToolConf = self._tool_config
+        # The tool config rereads a cached registration that does not know the deployment.
+        allowed = config.find_deployment_by_params(
+            registration.get_issuer(), deployment_id, registration.get_client_id()
+        )
+        if allowed is None:
             raise _refused(
                 f"deployment {deployment_id!r} is not allowed for {registration.get_issuer()}",
                 f"This tool is not enabled for deployment {deployment_id!r} of your platform.",

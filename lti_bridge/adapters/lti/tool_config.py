@@ -119,12 +119,10 @@ class DbToolConf(ToolConfAbstract[Any]):
     on this (per-request) object, so validating the deployment costs no second round trip.
     """
 
-    def __init__(
-        self, engine: Engine, keyring: ToolKeyRing, cache: RegistrationCache | None = None
-    ) -> None:
+    def __init__(self, keyring: ToolKeyRing, cache: RegistrationCache) -> None:
         super().__init__()
         self._keyring = keyring
-        self._cache = cache or RegistrationCache(engine, ttl=0.0)
+        self._cache = cache
         self._found: dict[tuple[str, str], PlatformRecord | None] = {}
         self.candidates: list[str] = []
 
