@@ -10,6 +10,7 @@ from flask import Flask
 
 from lti_bridge.bootstrap import Services, build_services
 from lti_bridge.config import ensure_secret_key, load_settings
+from lti_bridge.web.sessions import NoSessionInterface
 
 
 def create_app(
@@ -21,10 +22,8 @@ def create_app(
     app.config.update(
         SECRET_KEY=settings.secret_key,
         MAX_CONTENT_LENGTH=1024 * 1024,
-        SESSION_COOKIE_HTTPONLY=True,
-        SESSION_COOKIE_SAMESITE="Lax",
-        SESSION_COOKIE_SECURE=settings.public_url.startswith("https://"),
     )
+    app.session_interface = NoSessionInterface()
     logging.getLogger("lti_bridge").setLevel(settings.log_level.upper())
     app.extensions["lti_bridge"] = services or build_services(settings)
 
