@@ -12,6 +12,7 @@ from sqlalchemy import Engine
 from lti_bridge.adapters.db.engine import make_engine
 from lti_bridge.adapters.db.gate_repository import CatalogGateSettings
 from lti_bridge.adapters.db.recent import RecentWrites
+from lti_bridge.adapters.db.statements import StatementConnections
 from lti_bridge.adapters.db.uow import SqlAlchemyUnitOfWork
 from lti_bridge.adapters.lti.platform_keys import PlatformKeyCache
 from lti_bridge.adapters.lti.store import RedisLaunchStore, SharedLaunchStore, SqlLaunchStore
@@ -38,11 +39,12 @@ class Services:
     registrations: RegistrationCache
     ags: AgsClient
     gate_settings: CatalogGateSettings
+    statements: StatementConnections
     recent_writes: RecentWrites = field(default_factory=RecentWrites)
     clock: Callable[[], datetime] = field(default=utc_now)
 
     def uow(self) -> SqlAlchemyUnitOfWork:
-        return SqlAlchemyUnitOfWork(self.engine, self.recent_writes)
+        return SqlAlchemyUnitOfWork(self.engine, self.recent_writes, self.statements)
 
     def tool_conf(self) -> DbToolConf:
         return DbToolConf(self.keyring, self.registrations)
@@ -57,6 +59,7 @@ def build_http_session() -> requests.Session:
 def build_services(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -> Services:
     """Wire the adapters for ``settings``; opens no connection until first use."""
     engine = make_engine(settings.database_url)
+    statements = StatementConnections(engine)
     http = build_http_session()
     store: SharedLaunchStore
     if settings.redis_url:
@@ -64,7 +67,7 @@ def build_services(settings: Settings, *, clock: Callable[[], datetime] = utc_no
 
         store = RedisLaunchStore(redis.Redis.from_url(settings.redis_url))
     else:
-        store = SqlLaunchStore(engine, clock)
+        store = SqlLaunchStore(engine, clock, statements)
     key_cache = PlatformKeyCache(
         http,
         timeout=settings.http_timeout_seconds,
@@ -90,5 +93,6 @@ def build_services(settings: Settings, *, clock: Callable[[], datetime] = utc_no
                 help_url=settings.help_url,
             ),
         ),
+        statements=statements,
         clock=clock,
     )

@@ -27,8 +27,12 @@ def record_launch(
     gate: GateSettings | None = None,
     link_by_email: bool = False,
 ) -> LaunchRecord:
-    """Upsert the learner, context and resource link a launch names, and pass a learner's launch
-    of restricted content through the credit gate (DOMAIN R1, R9), in one transaction."""
+    """Record the learner, context and resource link a launch names, and pass a learner's launch
+    of restricted content through the credit gate (DOMAIN R1, R9).
+
+    The rows a launch names are bookkeeping the next launch rebuilds; the first access to
+    restricted content is a record of consequence, committed in the unit of work's transaction.
+    """
     with uow:
         learner_id = uow.lti.record_launch(platform_id, launch, now)
         decision = None
@@ -37,9 +41,5 @@ def record_launch(
             decision = decide(facts, settings=gate, now=now)
             if decision.first_access and facts.registration is not None:
                 uow.gate.record_first_access(facts.registration.sis_id, now)
-        if decision is None or not decision.first_access:
-            # Only bookkeeping a relaunch rebuilds: no need to wait for the disk. The first
-            # access to restricted content (R9) is a record of consequence and waits.
-            uow.relax_durability()
-        uow.commit()
+                uow.commit()
     return LaunchRecord(learner_id, decision)

@@ -16,12 +16,12 @@ from sqlalchemy.engine import make_url
 
 _held = threading.local()
 
-#: Execution option for a connection whose next transaction only reads (SQLite: plain BEGIN, no
-#: write lock). Writing in such a transaction can fail with SQLITE_BUSY: commit it first.
-READ_ONLY = "lti_bridge_read_only"
+#: Execution option for an SQLite connection whose statements are each their own transaction
+#: (the DBAPI connection is in autocommit mode already): SQLAlchemy's begin emits no BEGIN.
+AUTOCOMMITTED = "lti_bridge_autocommitted"
 
 
-def _writelock_acquire(conn: Any) -> None:
+def writelock_acquire(conn: Any) -> None:
     # ``conn.info`` belongs to the pooled DBAPI connection: its lock file stays open with it.
     fd = conn.info.get("writelock_fd")
     # A thread already inside a write transaction (on another connection) must not wait on
@@ -33,43 +33,10 @@ def _writelock_acquire(conn: Any) -> None:
     conn.info["writelock_held"] = True
 
 
-def _writelock_release(conn: Any) -> None:
+def writelock_release(conn: Any) -> None:
     if conn.info.pop("writelock_held", False):
         _held.depth = 0
         fcntl.flock(conn.info["writelock_fd"], fcntl.LOCK_UN)
-
-
-def sqlite_write_statement(engine: Engine, sql: str, params: tuple[Any, ...]) -> list[Any]:
-    """Run one writing statement on SQLite as its own transaction, and return its rows.
-
-    Outside SQLAlchemy's transaction machinery (the connections run in autocommit mode): one
-    statement is atomic by itself, and BEGIN IMMEDIATE/COMMIT around it would only add cost.
-    It still queues behind the engine's file lock like every writer.
-    """
-    raw = engine.raw_connection()
-    try:
-        # ``raw.info`` is the same pooled-connection dict the engine's events lock through.
-        _writelock_acquire(raw)
-        try:
-            cursor = raw.driver_connection.execute(sql, params)  # type: ignore[union-attr]
-            rows = cursor.fetchall()
-            cursor.close()
-        finally:
-            _writelock_release(raw)
-    finally:
-        raw.close()
-    return list(rows)
-
-
-def relax_durability(conn: Any) -> None:
-    """Let this PostgreSQL transaction commit without waiting for its WAL flush.
-
-    For launch bookkeeping only (consumed nonces, learner and link rows): after an operating
-    system crash the last fraction of a second of them may be lost, never corrupted, and a
-    learner relaunches. SIS events and grades never use this.
-    """
-    if conn.dialect.name == "postgresql":
-        conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
@@ -108,15 +75,13 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             # can fail with "database is locked" instead of waiting its turn. Writers queue on
             # a file lock first: SQLite's own busy handler polls with sleeps of 1 ms and more,
             # which under two busy workers costs more than the transactions themselves.
-            if conn.get_execution_options().get(READ_ONLY):
-                # A transaction that only reads takes no lock: WAL readers never wait.
-                conn.exec_driver_sql("BEGIN")
+            if conn.get_execution_options().get(AUTOCOMMITTED):
                 return
-            _writelock_acquire(conn)
+            writelock_acquire(conn)
             try:
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
             except BaseException:
-                _writelock_release(conn)
+                writelock_release(conn)
                 raise
 
         @event.listens_for(engine, "commit")
@@ -126,14 +91,14 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             try:
                 conn.connection.dbapi_connection.commit()
             finally:
-                _writelock_release(conn)
+                writelock_release(conn)
 
         @event.listens_for(engine, "rollback")
         def _sqlite_rollback(conn: Any) -> None:
             try:
                 conn.connection.dbapi_connection.rollback()
             finally:
-                _writelock_release(conn)
+                writelock_release(conn)
 
         return engine
     # No pre-ping round trip per checkout: a connection the server dropped fails one request,

@@ -8,6 +8,7 @@ and ``sub``), and reaches SIS records only through that learner's identity (the 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, date, datetime
 from typing import Any
@@ -15,7 +16,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, and_, bindparam, func, or_, select, update
 
 from lti_bridge.adapters.db.catalog_repository import section_for_context
-from lti_bridge.adapters.db.engine import READ_ONLY
+from lti_bridge.adapters.db.statements import StatementConnections
 from lti_bridge.adapters.db.tables import (
     catalog_settings,
     learners,
@@ -128,20 +129,20 @@ def _section(row: Any, sis_id: str) -> SectionInfo:
 
 
 class SqlAlchemyGateRepository:
-    def __init__(self, conn: Connection) -> None:
-        self.conn = conn
-        self._autocommit = False
+    def __init__(self, connect: Callable[[], Connection], statements: StatementConnections) -> None:
+        self._connect = connect
+        self._statements = statements
 
     def facts(self, learner_id: int, launch: LaunchContext, *, link_by_email: bool) -> GateFacts:
-        if not self.conn.in_transaction():
-            # Nothing written yet (a relaunch): one statement reads everything, so it needs no
-            # transaction of its own. SQLite: no write lock; PostgreSQL: no BEGIN/COMMIT trips.
-            if self.conn.dialect.name == "postgresql":
-                self.conn.execution_options(isolation_level="AUTOCOMMIT")
-                self._autocommit = True
-            else:
-                self.conn.execution_options(**{READ_ONLY: True})
-        rows = self.conn.execute(_FACTS[link_by_email], {"learner_id": learner_id}).all()
+        # One statement reads everything a decision needs (two more on the refusal path), on
+        # the thread's statement connection: no transaction, no write lock, no pool checkout.
+        with self._statements.connection() as conn:
+            return self._facts(conn, learner_id, launch, link_by_email=link_by_email)
+
+    def _facts(
+        self, conn: Connection, learner_id: int, launch: LaunchContext, *, link_by_email: bool
+    ) -> GateFacts:
+        rows = conn.execute(_FACTS[link_by_email], {"learner_id": learner_id}).all()
         student_rows = _best_student(rows)
         first = rows[0] if rows else None
         onboarding = bool(
@@ -151,7 +152,9 @@ class SqlAlchemyGateRepository:
                 or any(r.onboarding_passed_at is not None for r in student_rows)
             )
         )
-        section_id = launch.sis_section_id or self._section_for_context(launch.context_id)
+        section_id = launch.sis_section_id or (
+            section_for_context(conn, launch.context_id) if launch.context_id else None
+        )
         registration: RegistrationState | None = None
         section: SectionInfo | None = None
         others: list[tuple[str, str]] = []
@@ -176,9 +179,9 @@ class SqlAlchemyGateRepository:
         upcoming: tuple[SessionWindow, ...] = ()
         if section is None and section_id:
             # Refusal path (not registered here): the section and later sessions of its course.
-            section = self._section(section_id)
+            section = _section_by_id(conn, section_id)
             if section is not None and registration is None:
-                upcoming = self._sessions_offering(section.course_code)
+                upcoming = _sessions_offering(conn, section.course_code)
         own_start = section.session.starts_on if section and section.session else None
         earlier = [d for d in starts if own_start is None or d < own_start]
         student = student_rows[0] if student_rows else None
@@ -193,35 +196,28 @@ class SqlAlchemyGateRepository:
         return GateFacts(learner, section, registration, upcoming)
 
     def record_first_access(self, registration_sis_id: str, now: datetime) -> bool:
-        """Record the first opening of restricted content (DOMAIN R9); later ones change nothing."""
-        if self._autocommit:
-            # Back to transactions for the write (the IS NULL guard keeps a concurrent first
-            # access from being moved); SQLAlchemy's marker of the autocommitted read ends first.
-            self.conn.commit()
-            self.conn.execution_options(isolation_level=self.conn.default_isolation_level)
-            self._autocommit = False
-        if self.conn.get_execution_options().get(READ_ONLY):
-            # The facts were read in a read-only transaction: end it, write in a new one.
-            self.conn.commit()
-            self.conn.execution_options(**{READ_ONLY: False})
-        result = self.conn.execute(_FIRST_ACCESS, {"rid": registration_sis_id, "now": now})
+        """Record the first opening of restricted content (DOMAIN R9); later ones change nothing.
+
+        A record of consequence: written in the unit of work's transaction, durably. The IS NULL
+        guard keeps a concurrent first access from moving it.
+        """
+        result = self._connect().execute(_FIRST_ACCESS, {"rid": registration_sis_id, "now": now})
         return bool(result.rowcount)
 
-    def _section_for_context(self, context_id: str | None) -> str | None:
-        return section_for_context(self.conn, context_id) if context_id else None
 
-    def _section(self, sis_id: str) -> SectionInfo | None:
-        row = self.conn.execute(_SECTION.where(sis_sections.c.sis_id == sis_id)).first()
-        return None if row is None else _section(row, sis_id)
+def _section_by_id(conn: Connection, sis_id: str) -> SectionInfo | None:
+    row = conn.execute(_SECTION.where(sis_sections.c.sis_id == sis_id)).first()
+    return None if row is None else _section(row, sis_id)
 
-    def _sessions_offering(self, course_code: str) -> tuple[SessionWindow, ...]:
-        rows = self.conn.execute(
-            _SECTION.where(
-                and_(sis_sections.c.course_code == course_code, sis_sessions.c.code.isnot(None))
-            )
-        ).all()
-        windows = {row.session_code: _session(row) for row in rows}
-        return tuple(w for w in windows.values() if w is not None)
+
+def _sessions_offering(conn: Connection, course_code: str) -> tuple[SessionWindow, ...]:
+    rows = conn.execute(
+        _SECTION.where(
+            and_(sis_sections.c.course_code == course_code, sis_sessions.c.code.isnot(None))
+        )
+    ).all()
+    windows = {row.session_code: _session(row) for row in rows}
+    return tuple(w for w in windows.values() if w is not None)
 
 
 def _best_student(rows: list[Any]) -> list[Any]:

@@ -2,41 +2,45 @@
 
 from __future__ import annotations
 
+from functools import cached_property
 from types import TracebackType
 from typing import Self
 
 from sqlalchemy import Connection, Engine
 
 from lti_bridge.adapters.db.catalog_repository import SqlAlchemyCatalogRepository
-from lti_bridge.adapters.db.engine import relax_durability
 from lti_bridge.adapters.db.gate_repository import SqlAlchemyGateRepository
 from lti_bridge.adapters.db.lti_repository import SqlAlchemyLtiRepository
 from lti_bridge.adapters.db.onboarding_repository import SqlAlchemyOnboardingRepository
 from lti_bridge.adapters.db.recent import RecentWrites
 from lti_bridge.adapters.db.sis_repository import SqlAlchemySisRepository
+from lti_bridge.adapters.db.statements import StatementConnections
+
+_REPOSITORIES = ("lti", "gate", "sis", "onboarding", "catalog")
 
 
 class SqlAlchemyUnitOfWork:
-    """``with uow:`` opens a transaction; ``commit()`` ends it; leaving without one rolls back.
+    """``with uow:`` scopes a transaction; ``commit()`` ends it; leaving without one rolls back.
 
-    The transaction begins with the first statement (SQLAlchemy's autobegin), not at ``with``:
-    a use case that finds nothing to do (a relaunch whose rows are all recent) then costs no
-    BEGIN/COMMIT round trips, nor SQLite's write lock.
+    Nothing is checked out of the pool until a repository first needs the connection, and the
+    transaction begins with the first statement (SQLAlchemy's autobegin), not at ``with``: a
+    launch whose bookkeeping all went through the thread's statement connection (see
+    ``statements``), or found nothing to write, costs no checkout, no BEGIN/COMMIT round trips,
+    and no SQLite write lock.
     """
 
-    conn: Connection
-
-    def __init__(self, engine: Engine, recent: RecentWrites | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        recent: RecentWrites | None = None,
+        statements: StatementConnections | None = None,
+    ) -> None:
         self._engine = engine
         self._recent = recent
+        self._statements = statements or StatementConnections(engine)
+        self._conn: Connection | None = None
 
     def __enter__(self) -> Self:
-        self.conn = self._engine.connect()
-        self.lti = SqlAlchemyLtiRepository(self.conn, self._recent)
-        self.sis = SqlAlchemySisRepository(self.conn, self._recent)
-        self.onboarding = SqlAlchemyOnboardingRepository(self.conn)
-        self.catalog = SqlAlchemyCatalogRepository(self.conn)
-        self.gate = SqlAlchemyGateRepository(self.conn)
         return self
 
     def __exit__(
@@ -45,27 +49,47 @@ class SqlAlchemyUnitOfWork:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        conn, self._conn = self._conn, None
+        for name in _REPOSITORIES:
+            # A later ``with`` gets repositories on its own connection.
+            self.__dict__.pop(name, None)
+        if conn is None:
+            return
         try:
-            if self.conn.in_transaction():
-                self.conn.rollback()
+            if conn.in_transaction():
+                conn.rollback()
         finally:
-            self.conn.close()
+            conn.close()
 
-    def relax_durability(self) -> None:
-        """Commit without waiting for the WAL flush (see ``engine.relax_durability``).
+    @property
+    def conn(self) -> Connection:
+        if self._conn is None:
+            self._conn = self._engine.connect()
+        return self._conn
 
-        Launch bookkeeping is written through the LTI repository, which lists its writes in
-        ``pending``. A transaction that wrote none of them (not begun, or one that only read the
-        gate's facts) has nothing to flush: it is spared the SET round trip. Skipping it can
-        only make a commit more durable, never less.
-        """
-        if self.conn.in_transaction() and self.lti.pending:
-            relax_durability(self.conn)
+    @cached_property
+    def lti(self) -> SqlAlchemyLtiRepository:
+        return SqlAlchemyLtiRepository(lambda: self.conn, self._statements, self._recent)
+
+    @cached_property
+    def gate(self) -> SqlAlchemyGateRepository:
+        return SqlAlchemyGateRepository(lambda: self.conn, self._statements)
+
+    @cached_property
+    def sis(self) -> SqlAlchemySisRepository:
+        return SqlAlchemySisRepository(self.conn, self._recent)
+
+    @cached_property
+    def onboarding(self) -> SqlAlchemyOnboardingRepository:
+        return SqlAlchemyOnboardingRepository(self.conn)
+
+    @cached_property
+    def catalog(self) -> SqlAlchemyCatalogRepository:
+        return SqlAlchemyCatalogRepository(self.conn)
 
     def commit(self) -> None:
-        self.conn.commit()
-        if self._recent is not None:
-            for repository in (self.lti, self.sis):
-                if repository.pending:
-                    self._recent.remember(repository.pending)
-                    repository.pending = []
+        if self._conn is not None:
+            self._conn.commit()
+        if self._recent is not None and "sis" in self.__dict__ and self.sis.pending:
+            self._recent.remember(self.sis.pending)
+            self.sis.pending = []

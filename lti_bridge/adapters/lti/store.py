@@ -14,9 +14,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pylti1p3.launch_data_storage.base import LaunchDataStorage
-from sqlalchemy import Engine, bindparam, delete, func, literal, select
+from sqlalchemy import Engine, bindparam, delete, select
 
-from lti_bridge.adapters.db.engine import sqlite_write_statement
+from lti_bridge.adapters.db.statements import StatementConnections
 from lti_bridge.adapters.db.tables import lti_store
 from lti_bridge.adapters.db.upsert import insert_or_update
 
@@ -42,28 +42,17 @@ class SharedLaunchStore(LaunchDataStorage[Any]):
         return 0
 
 
-# Built once: a launch runs these every time, and building a statement costs more than running it.
+# Built once: a launch runs this every time, and building a statement costs more than running it.
 _GET = select(lti_store.c.value).where(
     lti_store.c.key == bindparam("key"), lti_store.c.expires_at > bindparam("now")
 )
-# Single use: of two concurrent consumers of one key, only one DELETE gets the row back.
-# PostgreSQL: the DELETE as one autocommitted statement that also relaxes its own commit
-# (``engine.relax_durability``: a consumed state is launch bookkeeping). One round trip instead
-# of four (BEGIN, SET LOCAL, DELETE, COMMIT). ``set_config(..., true)`` lasts to the end of the
-# statement's transaction, and PostgreSQL reads ``synchronous_commit`` when that transaction
-# commits. It is evaluated only for the matching row; with no row there is nothing to flush.
-_CONSUME_RELAXED = (
-    delete(lti_store)
-    .where(
-        lti_store.c.key == bindparam("key"),
-        lti_store.c.expires_at > bindparam("now"),
-        func.set_config("synchronous_commit", "off", True) == literal("off"),
-    )
-    .returning(lti_store.c.value)
-)
-
-
-_SQLITE_CONSUME = "DELETE FROM lti_store WHERE key = ? AND expires_at > ? RETURNING value"
+# Single use: of two concurrent consumers of one key, only one DELETE gets the row back. It runs
+# as its own transaction on the thread's statement connection (``db.statements``): one round trip
+# on PostgreSQL, whose driver hands the JSON value back parsed; SQLite's hands back its text.
+_CONSUME = {
+    "postgresql": "DELETE FROM lti_store WHERE key = %s AND expires_at > %s RETURNING value",
+    "sqlite": "DELETE FROM lti_store WHERE key = ? AND expires_at > ? RETURNING value",
+}
 
 
 def _sqlite_datetime(value: datetime) -> str:
@@ -74,10 +63,17 @@ def _sqlite_datetime(value: datetime) -> str:
 class SqlLaunchStore(SharedLaunchStore):
     """Launch data in the ``lti_store`` table of the tool's own database."""
 
-    def __init__(self, engine: Engine, clock: Callable[[], datetime]) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        clock: Callable[[], datetime],
+        statements: StatementConnections | None = None,
+    ) -> None:
         super().__init__()
         self._engine = engine
         self._clock = clock
+        self._statements = statements or StatementConnections(engine)
+        self._sqlite = engine.dialect.name == "sqlite"
 
     def get_value(self, key: str) -> Any:
         key = self._prepare_key(key)
@@ -103,17 +99,15 @@ class SqlLaunchStore(SharedLaunchStore):
 
     def consume(self, key: str) -> Any | None:
         key = self._prepare_key(key)
-        params = {"key": key, "now": self._clock()}
-        if self._engine.dialect.name == "postgresql":
-            with self._engine.connect() as conn:
-                conn = conn.execution_options(isolation_level="AUTOCOMMIT")
-                row = conn.execute(_CONSUME_RELAXED, params).first()
-            return None if row is None else row[0]
-        # SQLite: the one DELETE is its own transaction; of two consumers only one gets the row.
-        rows = sqlite_write_statement(
-            self._engine, _SQLITE_CONSUME, (key, _sqlite_datetime(params["now"]))
-        )
-        return json.loads(rows[0][0]) if rows and rows[0][0] is not None else None
+        now = self._clock()
+        with self._statements.connection(write=True) as conn:
+            driver = conn.connection.driver_connection
+            assert driver is not None
+            if self._sqlite:
+                row = driver.execute(_CONSUME["sqlite"], (key, _sqlite_datetime(now))).fetchone()
+                return json.loads(row[0]) if row and row[0] is not None else None
+            row = driver.execute(_CONSUME["postgresql"], (key, now)).fetchone()
+        return None if row is None else row[0]
 
     def purge_expired(self) -> int:
         with self._engine.begin() as conn:

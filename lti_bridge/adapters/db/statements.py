@@ -1,0 +1,142 @@
+"""Single statements, each its own transaction, on one long-lived connection per thread.
+
+A launch's bookkeeping is a few independent statements: consume the login state, upsert the
+learner (and, seldom, the context and link), read the gate's facts. Around each one, checking a
+connection out of SQLAlchemy's pool and back in (with its reset) costs more than the statement,
+and a transaction costs PostgreSQL two more round trips (BEGIN, COMMIT). Here each thread keeps
+one connection in autocommit mode, so each statement is one round trip and atomic by itself.
+
+Durability: on PostgreSQL these connections commit without waiting for the WAL flush
+(``synchronous_commit = off``). After an operating-system crash the last fraction of a second of
+launch bookkeeping may be lost, never corrupted, and a learner relaunches. Records of
+consequence (SIS events, the first restricted access, grades) never go through here: they use a
+unit of work's transaction with the server's default durability.
+
+SQLite: a writing statement queues on the engine's file lock like every writer.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import Connection, Engine, event
+from sqlalchemy.exc import DBAPIError
+
+from lti_bridge.adapters.db.engine import AUTOCOMMITTED, writelock_acquire, writelock_release
+
+
+def _discard(conn: Connection) -> None:
+    conn.invalidate()
+    conn.close()
+
+
+class _Held:
+    """One thread's connection; returned to the pool when the thread ends or the engine is
+    disposed."""
+
+    def __init__(self, engine: Engine) -> None:
+        conn = engine.connect()
+        if engine.dialect.name == "postgresql":
+            conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+            conn.exec_driver_sql("SET synchronous_commit = off")
+            conn.commit()
+            # The session setting must not reach the pool's transactions: the connection is
+            # closed for good rather than returned.
+            self._finalizer = weakref.finalize(self, _discard, conn)
+        else:
+            # SQLite's DBAPI connections autocommit already (see ``engine``); nothing to undo.
+            conn = conn.execution_options(**{AUTOCOMMITTED: True})
+            self._finalizer = weakref.finalize(self, conn.close)
+        self.conn: Connection | None = conn
+        self.pid = os.getpid()
+        self.opened = time.monotonic()
+
+    def close(self) -> None:
+        self._finalizer()
+        self.conn = None
+
+
+class StatementConnections:
+    """``with statements.connection(write=...) as conn``: run one statement, committed at once."""
+
+    def __init__(self, engine: Engine, *, max_age: float = 1800.0) -> None:
+        self._engine = engine
+        self._sqlite = engine.dialect.name == "sqlite"
+        self._max_age = max_age
+        self._local = threading.local()
+        self._all: weakref.WeakSet[_Held] = weakref.WeakSet()
+        self._lock = threading.Lock()
+        event.listen(engine, "engine_disposed", lambda _engine: self.close_all())
+
+    @property
+    def dialect_name(self) -> str:
+        return str(self._engine.dialect.name)
+
+    def _held(self) -> _Held:
+        held: _Held | None = getattr(self._local, "held", None)
+        if held is not None and (
+            held.conn is None
+            or held.conn.invalidated
+            or held.pid != os.getpid()  # a forked child must not share its parent's socket
+            or time.monotonic() - held.opened > self._max_age
+        ):
+            if held.pid == os.getpid():
+                held.close()
+            held = None
+        if held is None:
+            held = _Held(self._engine)
+            self._local.held = held
+            with self._lock:
+                self._all.add(held)
+        return held
+
+    @contextmanager
+    def connection(self, *, write: bool = False) -> Iterator[Connection]:
+        """This thread's connection for one statement (or several independent ones).
+
+        ``write`` takes SQLite's file lock for the duration. A connection the server dropped
+        fails this use and is replaced for the next.
+        """
+        held = self._held()
+        conn = held.conn
+        assert conn is not None
+        locked = write and self._sqlite
+        if locked:
+            writelock_acquire(conn)
+        try:
+            yield conn
+            if conn.in_transaction():
+                # SQLAlchemy's marker of the autobegun "transaction"; the DBAPI committed.
+                conn.commit()
+        except Exception as exc:
+            if self._dropped(conn, exc):
+                held.close()
+            elif conn.in_transaction():
+                conn.rollback()
+            raise
+        finally:
+            if locked:
+                writelock_release(conn)
+
+    def _dropped(self, conn: Connection, exc: Exception) -> bool:
+        """Whether ``exc`` (SQLAlchemy's, or the driver's from a raw statement) lost the
+        connection."""
+        if isinstance(exc, DBAPIError):
+            return bool(exc.connection_invalidated) or conn.invalidated
+        dialect = self._engine.dialect
+        if isinstance(exc, dialect.loaded_dbapi.Error):
+            return bool(dialect.is_disconnect(exc, conn.connection.dbapi_connection, None))
+        return False
+
+    def close_all(self) -> None:
+        with self._lock:
+            held = list(self._all)
+            self._all.clear()
+        for item in held:
+            if item.pid == os.getpid():
+                item.close()
