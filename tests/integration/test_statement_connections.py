@@ -1,0 +1,92 @@
+"""The per-thread autocommitted connection launch bookkeeping runs on, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import func, select, text
+from sqlalchemy.exc import DBAPIError
+
+from lti_bridge.adapters.db.statements import StatementConnections
+from lti_bridge.adapters.db.tables import lti_store
+
+
+def _insert(conn, key: str) -> None:
+    conn.execute(
+        lti_store.insert(),
+        {"key": key, "value": {"k": key}, "expires_at": datetime(2099, 1, 1, tzinfo=UTC)},
+    )
+
+
+def test_each_statement_is_committed_at_once(engine):
+    statements = StatementConnections(engine)
+    with statements.connection(write=True) as conn:
+        _insert(conn, "a")
+    # Visible to another connection right away: no transaction was left open.
+    with engine.connect() as other:
+        assert other.execute(select(func.count()).select_from(lti_store)).scalar() == 1
+    statements.close_all()
+
+
+def test_a_thread_reuses_its_connection_and_gives_it_back_when_it_ends(engine):
+    statements = StatementConnections(engine)
+    seen = []
+
+    def work() -> None:
+        for _ in range(3):
+            with statements.connection() as conn:
+                seen.append(id(conn))
+                conn.execute(text("SELECT 1"))
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    # Three uses per thread, one connection each; none still out of the pool once they ended.
+    assert len(seen) == 12 and len(set(seen)) <= 4
+    assert engine.pool.checkedout() == 0
+
+
+def test_a_failed_statement_leaves_the_connection_usable(engine):
+    statements = StatementConnections(engine)
+    with pytest.raises(DBAPIError), statements.connection() as conn:
+        conn.execute(text("SELECT * FROM no_such_table"))
+    with statements.connection() as conn:
+        assert conn.execute(text("SELECT 1")).scalar() == 1
+    statements.close_all()
+
+
+def test_postgresql_connection_dropped_by_the_server_fails_once_then_reconnects(engine):
+    if engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL: the server ends the backend")
+    statements = StatementConnections(engine)
+    with statements.connection() as conn:
+        pid = conn.execute(text("SELECT pg_backend_pid()")).scalar()
+    with engine.connect() as admin:
+        admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        admin.commit()
+    with pytest.raises(DBAPIError), statements.connection() as conn:
+        conn.execute(text("SELECT 1"))
+    with statements.connection() as conn:
+        assert conn.execute(text("SELECT pg_backend_pid()")).scalar() != pid
+    statements.close_all()
+
+
+def test_postgresql_relaxed_commits_stay_on_the_statement_connection(engine):
+    if engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL's synchronous_commit")
+    statements = StatementConnections(engine)
+    with statements.connection() as conn:
+        assert conn.execute(text("SHOW synchronous_commit")).scalar() == "off"
+    statements.close_all()
+    # The relaxed connection was discarded, not pooled: every pooled one commits durably.
+    conns = [engine.connect() for _ in range(3)]
+    try:
+        for conn in conns:
+            assert conn.execute(text("SHOW synchronous_commit")).scalar() == "on"
+    finally:
+        for conn in conns:
+            conn.close()
