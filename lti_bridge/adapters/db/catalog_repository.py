@@ -14,9 +14,10 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, Table, Text, case, cast, delete, or_, select
+from sqlalchemy import Connection, Table, Text, bindparam, case, cast, delete, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 
+from lti_bridge.adapters.db.raw import RawStatement
 from lti_bridge.adapters.db.tables import catalog_settings, offerings, sis_sections, sis_sessions
 from lti_bridge.adapters.db.upsert import insert_or_update
 from lti_bridge.domain.catalog import CatalogSection
@@ -170,15 +171,18 @@ def read_catalog_settings(conn: Connection) -> dict[str, Any] | None:
     return dict(document) if document is not None else None
 
 
+# A non-credit context may be shared by the course's sections in several sessions; the
+# for-credit one is unique and wins, then the lowest SIS id keeps the answer stable.
+_IS_FOR_CREDIT = offerings.c.for_credit_context_id == bindparam("context_id")
+_SECTION_FOR_CONTEXT = RawStatement(
+    select(offerings.c.section_sis_id)
+    .where(or_(_IS_FOR_CREDIT, offerings.c.non_credit_context_id == bindparam("context_id")))
+    .order_by(case((_IS_FOR_CREDIT, 0), else_=1), offerings.c.section_sis_id)
+    .limit(1)
+)
+
+
 def section_for_context(conn: Connection, context_id: str) -> str | None:
     """Return the SIS id of the section whose for-credit or non-credit context this is."""
-    # A non-credit context may be shared by the course's sections in several sessions; the
-    # for-credit one is unique and wins, then the lowest SIS id keeps the answer stable.
-    is_for_credit = offerings.c.for_credit_context_id == context_id
-    section_id: str | None = conn.execute(
-        select(offerings.c.section_sis_id)
-        .where(or_(is_for_credit, offerings.c.non_credit_context_id == context_id))
-        .order_by(case((is_for_credit, 0), else_=1), offerings.c.section_sis_id)
-        .limit(1)
-    ).scalar()
-    return section_id
+    rows = _SECTION_FOR_CONTEXT.rows(conn, {"context_id": context_id})
+    return str(rows[0][0]) if rows else None

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, and_, bindparam, func, or_, select, update
 
 from lti_bridge.adapters.db.catalog_repository import section_for_context
+from lti_bridge.adapters.db.raw import RawStatement
 from lti_bridge.adapters.db.statements import StatementConnections
 from lti_bridge.adapters.db.tables import (
     catalog_settings,
@@ -81,7 +82,10 @@ def _facts_statement(*, by_email: bool) -> Any:
     )
 
 
-_FACTS = {False: _facts_statement(by_email=False), True: _facts_statement(by_email=True)}
+_FACTS = {
+    False: RawStatement(_facts_statement(by_email=False)),
+    True: RawStatement(_facts_statement(by_email=True)),
+}
 
 _SECTION = (
     select(
@@ -142,7 +146,7 @@ class SqlAlchemyGateRepository:
     def _facts(
         self, conn: Connection, learner_id: int, launch: LaunchContext, *, link_by_email: bool
     ) -> GateFacts:
-        rows = conn.execute(_FACTS[link_by_email], {"learner_id": learner_id}).all()
+        rows = _FACTS[link_by_email].rows(conn, {"learner_id": learner_id})
         student_rows = _best_student(rows)
         first = rows[0] if rows else None
         onboarding = bool(
@@ -205,17 +209,21 @@ class SqlAlchemyGateRepository:
         return bool(result.rowcount)
 
 
+_SECTION_BY_ID = RawStatement(_SECTION.where(sis_sections.c.sis_id == bindparam("sis_id")))
+_SECTIONS_OF_COURSE = RawStatement(
+    _SECTION.where(
+        and_(sis_sections.c.course_code == bindparam("course"), sis_sessions.c.code.isnot(None))
+    )
+)
+
+
 def _section_by_id(conn: Connection, sis_id: str) -> SectionInfo | None:
-    row = conn.execute(_SECTION.where(sis_sections.c.sis_id == sis_id)).first()
-    return None if row is None else _section(row, sis_id)
+    rows = _SECTION_BY_ID.rows(conn, {"sis_id": sis_id})
+    return _section(rows[0], sis_id) if rows else None
 
 
 def _sessions_offering(conn: Connection, course_code: str) -> tuple[SessionWindow, ...]:
-    rows = conn.execute(
-        _SECTION.where(
-            and_(sis_sections.c.course_code == course_code, sis_sessions.c.code.isnot(None))
-        )
-    ).all()
+    rows = _SECTIONS_OF_COURSE.rows(conn, {"course": course_code})
     windows = {row.session_code: _session(row) for row in rows}
     return tuple(w for w in windows.values() if w is not None)
 

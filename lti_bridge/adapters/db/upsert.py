@@ -8,9 +8,12 @@ from typing import Any
 from sqlalchemy import Connection, Table
 from sqlalchemy.dialects import postgresql, sqlite
 
-# Built statements by shape. Building one (its ``excluded`` columns especially) costs more than
-# running it; the values travel as parameters, so one statement serves every call of a shape.
-_STATEMENTS: dict[tuple[Any, ...], Any] = {}
+from lti_bridge.adapters.db.raw import RawStatement
+
+# Built and compiled statements by shape. Building one (its ``excluded`` columns especially)
+# costs more than running it; the values travel as parameters, so one statement serves every
+# call of a shape, run on the DBAPI connection directly (see ``raw``).
+_STATEMENTS: dict[tuple[Any, ...], RawStatement] = {}
 
 
 def _statement(
@@ -20,10 +23,10 @@ def _statement(
     keys: tuple[str, ...],
     update: tuple[str, ...],
     returning: str | None,
-) -> Any:
+) -> RawStatement:
     shape = (dialect_name, table.name, columns, keys, update, returning)
-    stmt = _STATEMENTS.get(shape)
-    if stmt is None:
+    found = _STATEMENTS.get(shape)
+    if found is None:
         dialect = postgresql if dialect_name == "postgresql" else sqlite
         stmt = dialect.insert(table)
         if update:
@@ -34,8 +37,8 @@ def _statement(
             stmt = stmt.on_conflict_do_nothing(index_elements=list(keys))
         if returning is not None:
             stmt = stmt.returning(table.c[returning])
-        _STATEMENTS[shape] = stmt
-    return stmt
+        found = _STATEMENTS[shape] = RawStatement(stmt, column_keys=columns)
+    return found
 
 
 def insert_or_update(
@@ -51,7 +54,7 @@ def insert_or_update(
     stmt = _statement(
         conn.dialect.name, table, tuple(values), tuple(keys), tuple(update), returning
     )
-    result = conn.execute(stmt, dict(values))
+    rows, count = stmt.execute(conn, values)
     if returning is None:
-        return result.rowcount
-    return result.scalar()
+        return count
+    return rows[0][0] if rows else None

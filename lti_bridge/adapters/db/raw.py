@@ -1,0 +1,137 @@
+"""SQLAlchemy statements compiled once per dialect and run on the DBAPI connection directly.
+
+For the hot paths (a launch, a webhook delivery), where a statement is cheap and SQLAlchemy's
+per-execution work (events, compiled-cache lookup, result objects) costs a tenth of a
+millisecond or more: about what the statement itself costs PostgreSQL. The SQL, the parameter
+order and the type conversions are SQLAlchemy's own, taken from the compiled statement, so a
+statement means the same whichever way it runs.
+"""
+
+from __future__ import annotations
+
+from collections import namedtuple
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection
+from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.sql import ClauseElement
+
+_Processor = Callable[[Any], Any] | None
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    sql: str
+    #: Parameter names in the order a positional paramstyle wants them; None for named styles.
+    positions: tuple[str, ...] | None
+    binds: dict[str, _Processor]
+    #: Values fixed in the statement itself (literals SQLAlchemy sends as parameters).
+    fixed: dict[str, Any]
+    row: Any
+    results: tuple[_Processor, ...]
+    has_results: bool
+
+
+class RawStatement:
+    """``RawStatement(stmt).rows(conn, params)``: ``stmt``'s rows as named tuples."""
+
+    def __init__(self, statement: ClauseElement, *, column_keys: Sequence[str] | None = None):
+        self._statement = statement
+        self._column_keys = list(column_keys) if column_keys is not None else None
+        self._compiled: dict[str, _Compiled] = {}
+
+    def _compile(self, dialect: Dialect) -> _Compiled:
+        found = self._compiled.get(dialect.name)
+        if found is not None:
+            return found
+        compiled = self._statement.compile(dialect=dialect, column_keys=self._column_keys)
+        binds = {
+            name: bind.type.dialect_impl(dialect).bind_processor(dialect)
+            for name, bind in compiled.binds.items()
+        }
+        fixed = {
+            name: bind.effective_value
+            for name, bind in compiled.binds.items()
+            if not bind.required and bind.callable is None and bind.value is not None
+        }
+        positions = (
+            tuple(compiled.positiontup or ())
+            if dialect.paramstyle in {"qmark", "numeric", "format"}
+            else None
+        )
+        columns = getattr(compiled, "_result_columns", None) or []
+        keys = [column[0] for column in columns]
+        results = tuple(
+            column[3].dialect_impl(dialect).result_processor(dialect, None) for column in columns
+        )
+        found = _Compiled(
+            sql=str(compiled),
+            positions=positions,
+            binds=binds,
+            fixed=fixed,
+            row=namedtuple("Row", keys, rename=True) if keys else None,  # type: ignore[misc]
+            results=results,
+            has_results=bool(keys),
+        )
+        self._compiled[dialect.name] = found
+        return found
+
+    def _parameters(self, compiled: _Compiled, params: Mapping[str, Any]) -> Any:
+        def value(name: str) -> Any:
+            process = compiled.binds[name]
+            raw = params[name] if name in params else compiled.fixed[name]
+            return process(raw) if process is not None and raw is not None else raw
+
+        if compiled.positions is not None:
+            return tuple(value(name) for name in compiled.positions)
+        return {name: value(name) for name in compiled.binds}
+
+    def execute(self, conn: Connection, params: Mapping[str, Any]) -> tuple[list[Any], int]:
+        """Run on ``conn``'s DBAPI connection; return (rows, rowcount)."""
+        dialect = conn.dialect
+        compiled = self._compile(dialect)
+        if not conn.in_transaction():
+            # What SQLAlchemy's autobegin would do: the unit of work's transaction (SQLite:
+            # BEGIN IMMEDIATE under the write lock) or, on an autocommitting connection, only
+            # SQLAlchemy's marker of one.
+            conn.begin()
+        dbapi_connection = conn.connection.dbapi_connection
+        assert dbapi_connection is not None
+        parameters = self._parameters(compiled, params)
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(compiled.sql, parameters)
+            fetched = cursor.fetchall() if compiled.has_results else []
+            count = cursor.rowcount
+        except dialect.loaded_dbapi.Error as exc:
+            # The error SQLAlchemy would have raised (IntegrityError for a duplicate key, …),
+            # and a connection the server dropped is invalidated as SQLAlchemy would.
+            dropped = dialect.is_disconnect(exc, dbapi_connection, cursor)
+            error = DBAPIError.instance(
+                compiled.sql,
+                parameters,
+                exc,
+                dialect.loaded_dbapi.Error,
+                dialect=dialect,
+                connection_invalidated=dropped,
+            )
+            if dropped:
+                conn.invalidate(error)
+            raise error from exc
+        finally:
+            cursor.close()
+        make, results = compiled.row._make if compiled.row else None, compiled.results
+        rows = [
+            make(
+                value if process is None or value is None else process(value)
+                for process, value in zip(results, raw, strict=True)
+            )
+            for raw in fetched
+        ] if make is not None else []
+        return rows, count
+
+    def rows(self, conn: Connection, params: Mapping[str, Any]) -> list[Any]:
+        return self.execute(conn, params)[0]

@@ -1,0 +1,119 @@
+"""Statements run on the DBAPI connection mean what SQLAlchemy's execution of them means."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+import pytest
+from sqlalchemy import bindparam, select
+from sqlalchemy.exc import IntegrityError
+
+from lti_bridge.adapters.db.raw import RawStatement
+from lti_bridge.adapters.db.tables import platforms, resource_links, sis_sessions, sis_students
+from lti_bridge.adapters.db.upsert import insert_or_update
+
+NOW = datetime(2024, 8, 26, 14, 30, 5, 123456, tzinfo=UTC)
+
+
+def _platform(conn) -> int:
+    return int(
+        insert_or_update(
+            conn,
+            platforms,
+            {
+                "issuer": "https://lms.example.edu",
+                "client_id": "c1",
+                "auth_login_url": "https://lms.example.edu/auth",
+                "auth_token_url": "https://lms.example.edu/token",
+                "key_set_url": "https://lms.example.edu/jwks",
+                "created_at": NOW,
+                "updated_at": NOW,
+            },
+            keys=["issuer", "client_id"],
+            update=["updated_at"],
+        )
+    )
+
+
+def test_values_written_raw_read_back_the_same_through_sqlalchemy(engine):
+    with engine.connect() as conn:
+        platform_id = _platform(conn)
+        insert_or_update(
+            conn,
+            resource_links,
+            {
+                "platform_id": platform_id,
+                "context_id": "ctx",
+                "resource_link_id": "link-1",
+                "title": "Final exam",
+                "custom": {"access": "for_credit", "n": [1, 2]},
+                "created_at": NOW,
+                "updated_at": NOW,
+            },
+            keys=["platform_id", "resource_link_id"],
+            update=["title", "custom", "updated_at"],
+            returning=None,
+        )
+        conn.commit()
+        row = conn.execute(select(resource_links)).mappings().one()
+    assert row["custom"] == {"access": "for_credit", "n": [1, 2]}
+    assert row["updated_at"].replace(tzinfo=UTC) == NOW
+    assert row["platform_id"] == platform_id
+
+
+def test_rows_come_back_typed_as_sqlalchemy_would_type_them(engine):
+    with engine.begin() as conn:
+        conn.execute(
+            sis_sessions.insert(),
+            {
+                "code": "2024-S1",
+                "starts_on": date(2024, 8, 26),
+                "ends_on": date(2024, 12, 13),
+                "enrollment_opens_at": NOW,
+                "enrollment_closes_at": NOW,
+            },
+        )
+        conn.execute(
+            sis_students.insert(),
+            {"sis_id": "s1", "hold_active": True, "hold_reason": None, "created_at": NOW,
+             "updated_at": NOW},
+        )
+    by_code = RawStatement(select(sis_sessions).where(sis_sessions.c.code == bindparam("code")))
+    holds = RawStatement(
+        select(sis_students.c.sis_id, sis_students.c.hold_active, sis_students.c.hold_reason)
+    )
+    with engine.connect() as conn:
+        (session,) = by_code.rows(conn, {"code": "2024-S1"})
+        (student,) = holds.rows(conn, {})
+        expected = conn.execute(select(sis_sessions)).one()
+    assert session.starts_on == date(2024, 8, 26)
+    assert session.enrollment_opens_at.replace(tzinfo=UTC) == NOW
+    assert tuple(session) == tuple(expected)
+    assert student.hold_active is True and student.hold_reason is None
+
+
+def test_a_duplicate_key_raises_sqlalchemys_integrity_error_and_rolls_back(engine):
+    insert = RawStatement(platforms.insert(), column_keys=[
+        "issuer", "client_id", "auth_login_url", "auth_token_url", "key_set_url",
+        "created_at", "updated_at",
+    ])
+    values = {
+        "issuer": "https://lms.example.edu", "client_id": "c1", "auth_login_url": "a",
+        "auth_token_url": "t", "key_set_url": "k", "created_at": NOW, "updated_at": NOW,
+    }
+    with engine.connect() as conn:
+        insert.execute(conn, values)
+        conn.commit()
+        with pytest.raises(IntegrityError):
+            insert.execute(conn, values)
+        conn.rollback()
+        assert conn.execute(select(platforms.c.id)).all() != []
+
+
+def test_statements_join_the_connections_transaction(engine):
+    with engine.connect() as conn:
+        _platform(conn)
+        assert conn.in_transaction()
+        conn.rollback()
+    with engine.connect() as conn:
+        assert conn.execute(select(platforms.c.id)).all() == []
