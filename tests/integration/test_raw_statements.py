@@ -117,3 +117,11 @@ def test_statements_join_the_connections_transaction(engine):
         conn.rollback()
     with engine.connect() as conn:
         assert conn.execute(select(platforms.c.id)).all() == []
+
+
+def test_python_side_column_defaults_fill_what_a_call_leaves_out(engine):
+    insert = RawStatement(sis_students.insert())
+    with engine.begin() as conn:
+        insert.execute(conn, {"sis_id": "s2", "created_at": NOW, "updated_at": NOW})
+    with engine.connect() as conn:
+        assert conn.execute(select(sis_students.c.hold_active)).scalar() is False

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import Connection
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql import ClauseElement, Insert
 
 _Processor = Callable[[Any], Any] | None
 
@@ -30,6 +30,8 @@ class _Compiled:
     binds: dict[str, _Processor]
     #: Values fixed in the statement itself (literals SQLAlchemy sends as parameters).
     fixed: dict[str, Any]
+    #: Python-side column defaults for columns a call leaves out, by parameter name.
+    defaults: dict[str, Callable[[], Any]]
     row: Any
     results: tuple[_Processor, ...]
     has_results: bool
@@ -40,14 +42,19 @@ class RawStatement:
 
     def __init__(self, statement: ClauseElement, *, column_keys: Sequence[str] | None = None):
         self._statement = statement
-        self._column_keys = list(column_keys) if column_keys is not None else None
-        self._compiled: dict[str, _Compiled] = {}
+        self._column_keys = tuple(column_keys) if column_keys is not None else None
+        # An INSERT without fixed columns takes its columns from each call's parameters.
+        self._columns_from_params = column_keys is None and isinstance(statement, Insert)
+        self._compiled: dict[tuple[str, tuple[str, ...] | None], _Compiled] = {}
 
-    def _compile(self, dialect: Dialect) -> _Compiled:
-        found = self._compiled.get(dialect.name)
+    def _compile(self, dialect: Dialect, params: Mapping[str, Any]) -> _Compiled:
+        columns = tuple(params) if self._columns_from_params else self._column_keys
+        found = self._compiled.get((dialect.name, columns))
         if found is not None:
             return found
-        compiled = self._statement.compile(dialect=dialect, column_keys=self._column_keys)
+        compiled = self._statement.compile(
+            dialect=dialect, column_keys=list(columns) if columns is not None else None
+        )
         binds = {
             name: bind.type.dialect_impl(dialect).bind_processor(dialect)
             for name, bind in compiled.binds.items()
@@ -57,32 +64,50 @@ class RawStatement:
             for name, bind in compiled.binds.items()
             if not bind.required and bind.callable is None and bind.value is not None
         }
+        defaults: dict[str, Callable[[], Any]] = {}
+        for column in [*compiled.insert_prefetch, *compiled.update_prefetch]:
+            default = column.default if column in compiled.insert_prefetch else column.onupdate
+            if default is None or not (default.is_scalar or default.is_callable):
+                raise ValueError(f"{column} has a default RawStatement cannot compute")
+            arg = default.arg  # type: ignore[attr-defined]
+            # SQLAlchemy wraps a callable default to take an execution context it does not use
+            # for plain callables such as ``dict``.
+            if default.is_scalar:
+                defaults[column.key] = lambda value=arg: value
+            else:
+                defaults[column.key] = lambda make=arg: make(None)
         positions = (
             tuple(compiled.positiontup or ())
             if dialect.paramstyle in {"qmark", "numeric", "format"}
             else None
         )
-        columns = getattr(compiled, "_result_columns", None) or []
-        keys = [column[0] for column in columns]
+        selected = getattr(compiled, "_result_columns", None) or []
+        keys = [column[0] for column in selected]
         results = tuple(
-            column[3].dialect_impl(dialect).result_processor(dialect, None) for column in columns
+            column[3].dialect_impl(dialect).result_processor(dialect, None) for column in selected
         )
         found = _Compiled(
             sql=str(compiled),
             positions=positions,
             binds=binds,
             fixed=fixed,
+            defaults=defaults,
             row=namedtuple("Row", keys, rename=True) if keys else None,  # type: ignore[misc]
             results=results,
             has_results=bool(keys),
         )
-        self._compiled[dialect.name] = found
+        self._compiled[(dialect.name, columns)] = found
         return found
 
     def _parameters(self, compiled: _Compiled, params: Mapping[str, Any]) -> Any:
         def value(name: str) -> Any:
             process = compiled.binds[name]
-            raw = params[name] if name in params else compiled.fixed[name]
+            if name in params:
+                raw = params[name]
+            elif name in compiled.fixed:
+                raw = compiled.fixed[name]
+            else:
+                raw = compiled.defaults[name]()
             return process(raw) if process is not None and raw is not None else raw
 
         if compiled.positions is not None:
@@ -92,7 +117,7 @@ class RawStatement:
     def execute(self, conn: Connection, params: Mapping[str, Any]) -> tuple[list[Any], int]:
         """Run on ``conn``'s DBAPI connection; return (rows, rowcount)."""
         dialect = conn.dialect
-        compiled = self._compile(dialect)
+        compiled = self._compile(dialect, params)
         if not conn.in_transaction():
             # What SQLAlchemy's autobegin would do: the unit of work's transaction (SQLite:
             # BEGIN IMMEDIATE under the write lock) or, on an autocommitting connection, only

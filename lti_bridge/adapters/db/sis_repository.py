@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import Connection, Table, bindparam, case, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from lti_bridge.adapters.db.raw import RawStatement
 from lti_bridge.adapters.db.recent import RecentWrites
 from lti_bridge.adapters.db.tables import (
     registrations,
@@ -50,13 +51,13 @@ _STUDENT_FILL_IN = ("email", "platform_user_id")
 class _Statements:
     """The upserts, built once per dialect: building them per call cost more than running them."""
 
-    add_delivery: Any
-    save_registration: Any
-    save_student: Any
-    save_section: Any
-    save_session: Any
-    save_hold: Any
-    save_onboarding: Any
+    add_delivery: RawStatement
+    save_registration: RawStatement
+    save_student: RawStatement
+    save_section: RawStatement
+    save_session: RawStatement
+    save_hold: RawStatement
+    save_onboarding: RawStatement
 
 
 def _fill_in(stmt: Any) -> dict[str, Any]:
@@ -138,31 +139,39 @@ def _statements(dialect_name: str) -> _Statements:
         ),
     )
     return _Statements(
-        add_delivery=add_delivery,
-        save_registration=save_registration,
-        save_student=save_student,
-        save_section=_if_changed(
-            dialect, sis_sections, "sis_id", ["course_code", "credit_hours", "session_code"]
+        add_delivery=RawStatement(add_delivery),
+        save_registration=RawStatement(save_registration),
+        save_student=RawStatement(save_student),
+        save_section=RawStatement(
+            _if_changed(
+                dialect, sis_sections, "sis_id", ["course_code", "credit_hours", "session_code"]
+            )
         ),
-        save_session=_if_changed(
-            dialect,
-            sis_sessions,
-            "code",
-            ["starts_on", "ends_on", "enrollment_opens_at", "enrollment_closes_at"],
+        save_session=RawStatement(
+            _if_changed(
+                dialect,
+                sis_sessions,
+                "code",
+                ["starts_on", "ends_on", "enrollment_opens_at", "enrollment_closes_at"],
+            )
         ),
-        save_hold=_student_event(
-            dialect, "hold_sequence", ["hold_active", "hold_reason", "hold_sequence"]
+        save_hold=RawStatement(
+            _student_event(
+                dialect, "hold_sequence", ["hold_active", "hold_reason", "hold_sequence"]
+            )
         ),
-        save_onboarding=_student_event(
-            dialect,
-            "onboarding_sequence",
-            ["onboarding_sequence"],
-            onboarding_passed_at=_earliest_pass,
+        save_onboarding=RawStatement(
+            _student_event(
+                dialect,
+                "onboarding_sequence",
+                ["onboarding_sequence"],
+                onboarding_passed_at=_earliest_pass,
+            )
         ),
     )
 
 
-_SET_OUTCOME = (
+_SET_OUTCOME = RawStatement(
     update(webhook_deliveries)
     .where(webhook_deliveries.c.webhook_id == bindparam("wid"))
     .values(outcome=bindparam("outcome"), error=bindparam("error"))
@@ -177,8 +186,8 @@ class SqlAlchemySisRepository:
         #: Writes to remember once the transaction commits (see ``RecentWrites``).
         self.pending: list[tuple[Hashable, Hashable, Any]] = []
 
-    def _returns_row(self, stmt: Any, params: Mapping[str, Any]) -> bool:
-        return self.conn.execute(stmt, dict(params)).first() is not None
+    def _returns_row(self, stmt: RawStatement, params: Mapping[str, Any]) -> bool:
+        return bool(stmt.rows(self.conn, params))
 
     # --- deliveries -------------------------------------------------------------------------
 
@@ -199,8 +208,8 @@ class SqlAlchemySisRepository:
     def set_delivery_outcome(
         self, webhook_id: str, outcome: DeliveryOutcome, error: str | None
     ) -> None:
-        self.conn.execute(
-            _SET_OUTCOME, {"wid": webhook_id, "outcome": outcome.value, "error": error}
+        _SET_OUTCOME.execute(
+            self.conn, {"wid": webhook_id, "outcome": outcome.value, "error": error}
         )
 
     @staticmethod
@@ -278,7 +287,7 @@ class SqlAlchemySisRepository:
         digest = (student.email, student.platform_user_id)
         if self._recent is not None and self._recent.get(key, digest)[0]:
             return
-        self.conn.execute(self._sql.save_student, values)
+        self._sql.save_student.execute(self.conn, values)
         self.pending.append((key, digest, None))
 
     def save_offering(self, section: SectionInfo, session: SessionInfo) -> None:
@@ -310,7 +319,7 @@ class SqlAlchemySisRepository:
             digest = tuple(sorted((k, repr(v)) for k, v in values.items()))
             if self._recent is not None and self._recent.get(key, digest)[0]:
                 continue
-            self.conn.execute(stmt, values)
+            stmt.execute(self.conn, values)
             self.pending.append((key, digest, None))
 
     # --- student-level events ---------------------------------------------------------------
