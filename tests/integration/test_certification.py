@@ -13,6 +13,8 @@ import time
 from urllib.parse import unquote_plus
 
 import pytest
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding
 from jwcrypto import jwk
 from sqlalchemy import func, select
 
@@ -114,6 +116,51 @@ def test_alg_none_is_refused(app, client, platform):
 
     token = f"{b64({'alg': 'none', 'kid': 'p1'})}.{b64(platform.claims(login))}."
     refused(app, platform.post_launch(client, login, token))
+
+
+def _b64(part) -> str:
+    return base64.urlsafe_b64encode(json.dumps(part).encode()).rstrip(b"=").decode()
+
+
+def test_a_payload_changed_after_signing_is_refused(app, client, platform):
+    login = platform.login(client)
+    header, _payload, signature = platform.sign(platform.claims(login)).split(".")
+    forged = _b64(platform.claims(login, sub="someone-else"))
+    refused(app, platform.post_launch(client, login, f"{header}.{forged}.{signature}"),
+            "signature")
+
+
+def test_hs256_keyed_with_the_platforms_public_key_is_refused(app, client, platform):
+    login = platform.login(client)
+    public = jwk.JWK.from_json(platform.key.export_public())
+    secret = jwk.JWK(kty="oct", k=base64.urlsafe_b64encode(
+        public.export_to_pem()).rstrip(b"=").decode())
+    token = platform.sign(platform.claims(login), header={"alg": "HS256", "kid": "p1"},
+                          key=secret)
+    refused(app, platform.post_launch(client, login, token), "signature")
+
+
+def test_a_header_with_critical_extensions_is_refused(app, client, platform):
+    login = platform.login(client)
+    # Signed by hand: jwcrypto will not sign with an extension it does not know either.
+    header = {"alg": "RS256", "kid": "p1", "crit": ["exp-ext"], "exp-ext": 1}
+    signing_input = f"{_b64(header)}.{_b64(platform.claims(login))}"
+    signature = platform.key.get_op_key("sign").sign(
+        signing_input.encode(), padding.PKCS1v15(), hashes.SHA256()
+    )
+    token = f"{signing_input}.{base64.urlsafe_b64encode(signature).rstrip(b'=').decode()}"
+    refused(app, platform.post_launch(client, login, token), "signature")
+
+
+@pytest.mark.parametrize("damage", ["padding", "alphabet"])
+def test_a_token_that_is_not_base64url_is_refused(app, client, platform, damage):
+    login = platform.login(client)
+    header, payload, signature = platform.sign(platform.claims(login)).split(".")
+    if damage == "padding":
+        payload += "=" * (-len(payload) % 4 or 4)
+    else:
+        payload = payload.replace("-", "+").replace("_", "/") + "+/"
+    refused(app, platform.post_launch(client, login, f"{header}.{payload}.{signature}"))
 
 
 # --- the valid variants -----------------------------------------------------------------------

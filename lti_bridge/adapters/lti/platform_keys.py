@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import requests
+from cryptography.hazmat.primitives.asymmetric import rsa
 from jwcrypto import jwk
 
 from lti_bridge.domain.errors import LaunchError
@@ -47,6 +48,25 @@ class PlatformKeyCache:
         self._clock = clock
         self._sets: dict[str, _KeySet] = {}
         self._lock = threading.Lock()
+        # Parsed verification keys by JWK object: building one costs more than a verification.
+        self._rsa: dict[int, tuple[jwk.JWK, rsa.RSAPublicKey]] = {}
+
+    def rsa_key(self, key_set_url: str, kid: str) -> rsa.RSAPublicKey:
+        """The RSA public key ``kid``, ready for ``cryptography``'s verify."""
+        key = self.key(key_set_url, kid)
+        cached = self._rsa.get(id(key))
+        if cached is not None and cached[0] is key:
+            return cached[1]
+        public = key.get_op_key("verify") if key.get("kty") == "RSA" else None
+        if not isinstance(public, rsa.RSAPublicKey):
+            raise LaunchError(
+                f"the platform key {kid!r} in {key_set_url} is not an RSA key",
+                public_message="The launch was signed with a key the tool cannot use.",
+            )
+        if len(self._rsa) > 1000:  # keys replaced by many rotations: start over
+            self._rsa.clear()
+        self._rsa[id(key)] = (key, public)
+        return public
 
     def key(self, key_set_url: str, kid: str) -> jwk.JWK:
         """Return the platform key ``kid`` from ``key_set_url``, fetching only when needed."""
