@@ -31,7 +31,7 @@ def record_launch(
     of restricted content through the credit gate (DOMAIN R1, R9).
 
     The rows a launch names are bookkeeping the next launch rebuilds; the first access to
-    restricted content is a record of consequence, committed in the unit of work's transaction.
+    restricted content is a record of consequence, committed durably.
     """
     with uow:
         learner_id = uow.lti.record_launch(platform_id, launch, now)

@@ -8,12 +8,11 @@ and ``sub``), and reaches SIS records only through that learner's identity (the 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, bindparam, func, or_, select, update
+from sqlalchemy import Connection, Engine, and_, bindparam, func, literal, or_, select, update
 
 from lti_bridge.adapters.db.catalog_repository import section_for_context
 from lti_bridge.adapters.db.raw import RawStatement
@@ -102,14 +101,25 @@ _SECTION = (
     .outerjoin(sis_sessions, sis_sessions.c.code == sis_sections.c.session_code)
 )
 
-_FIRST_ACCESS = (
-    update(registrations)
-    .where(
-        registrations.c.sis_id == bindparam("rid"),
-        registrations.c.first_restricted_access_at.is_(None),
+# The first access is a record of consequence: on PostgreSQL this one statement commits durably
+# although it runs on a statement connection that relaxes its commits. ``set_config(…, true)``
+# lasts to the end of the statement's own transaction, and is evaluated for the row it updates.
+_FIRST_ACCESS = {
+    dialect: RawStatement(
+        update(registrations)
+        .where(
+            registrations.c.sis_id == bindparam("rid"),
+            registrations.c.first_restricted_access_at.is_(None),
+            *(
+                [func.set_config("synchronous_commit", "on", True) == literal("on")]
+                if dialect == "postgresql"
+                else []
+            ),
+        )
+        .values(first_restricted_access_at=bindparam("now"))
     )
-    .values(first_restricted_access_at=bindparam("now"))
-)
+    for dialect in ("postgresql", "sqlite")
+}
 
 
 def _aware(value: datetime | None) -> datetime | None:
@@ -133,8 +143,7 @@ def _section(row: Any, sis_id: str) -> SectionInfo:
 
 
 class SqlAlchemyGateRepository:
-    def __init__(self, connect: Callable[[], Connection], statements: StatementConnections) -> None:
-        self._connect = connect
+    def __init__(self, statements: StatementConnections) -> None:
         self._statements = statements
 
     def facts(self, learner_id: int, launch: LaunchContext, *, link_by_email: bool) -> GateFacts:
@@ -202,11 +211,14 @@ class SqlAlchemyGateRepository:
     def record_first_access(self, registration_sis_id: str, now: datetime) -> bool:
         """Record the first opening of restricted content (DOMAIN R9); later ones change nothing.
 
-        A record of consequence: written in the unit of work's transaction, durably. The IS NULL
-        guard keeps a concurrent first access from moving it.
+        One statement, committed durably at once; the IS NULL guard keeps a concurrent first
+        access from moving it.
         """
-        result = self._connect().execute(_FIRST_ACCESS, {"rid": registration_sis_id, "now": now})
-        return bool(result.rowcount)
+        with self._statements.connection(write=True) as conn:
+            _, count = _FIRST_ACCESS[self._statements.dialect_name].execute(
+                conn, {"rid": registration_sis_id, "now": now}
+            )
+        return bool(count)
 
 
 _SECTION_BY_ID = RawStatement(_SECTION.where(sis_sections.c.sis_id == bindparam("sis_id")))

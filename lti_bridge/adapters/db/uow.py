@@ -73,7 +73,7 @@ class SqlAlchemyUnitOfWork:
 
     @cached_property
     def gate(self) -> SqlAlchemyGateRepository:
-        return SqlAlchemyGateRepository(lambda: self.conn, self._statements)
+        return SqlAlchemyGateRepository(self._statements)
 
     @cached_property
     def sis(self) -> SqlAlchemySisRepository:
