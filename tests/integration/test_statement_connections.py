@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
 
+from lti_bridge.adapters.db.engine import make_engine
 from lti_bridge.adapters.db.statements import StatementConnections
 from lti_bridge.adapters.db.tables import lti_store
 
@@ -59,9 +60,16 @@ def test_a_failed_statement_leaves_the_connection_usable(engine):
     statements.close_all()
 
 
-def test_postgresql_connection_dropped_by_the_server_fails_once_then_reconnects(engine):
-    if engine.dialect.name != "postgresql":
-        pytest.skip("PostgreSQL: the server ends the backend")
+@pytest.fixture
+def pg_engine(pg_database):
+    """PostgreSQL only: these tests read, so the session's database needs no emptying."""
+    eng = make_engine(pg_database)
+    yield eng
+    eng.dispose()
+
+
+def test_postgresql_connection_dropped_by_the_server_fails_once_then_reconnects(pg_engine):
+    engine = pg_engine
     statements = StatementConnections(engine)
     with statements.connection() as conn:
         pid = conn.execute(text("SELECT pg_backend_pid()")).scalar()
@@ -75,9 +83,8 @@ def test_postgresql_connection_dropped_by_the_server_fails_once_then_reconnects(
     statements.close_all()
 
 
-def test_postgresql_relaxed_commits_stay_on_the_statement_connection(engine):
-    if engine.dialect.name != "postgresql":
-        pytest.skip("PostgreSQL's synchronous_commit")
+def test_postgresql_relaxed_commits_stay_on_the_statement_connection(pg_engine):
+    engine = pg_engine
     statements = StatementConnections(engine)
     with statements.connection() as conn:
         assert conn.execute(text("SHOW synchronous_commit")).scalar() == "off"
