@@ -19,6 +19,8 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql import ClauseElement, Insert
 
+from lti_bridge.adapters.db.engine import AUTOCOMMITTED
+
 _Processor = Callable[[Any], Any] | None
 
 
@@ -35,6 +37,11 @@ class _Compiled:
     row: Any
     results: tuple[_Processor, ...]
     has_results: bool
+
+
+def _autocommits(conn: Connection) -> bool:
+    options = conn.get_execution_options()
+    return options.get("isolation_level") == "AUTOCOMMIT" or bool(options.get(AUTOCOMMITTED))
 
 
 class RawStatement:
@@ -118,10 +125,10 @@ class RawStatement:
         """Run on ``conn``'s DBAPI connection; return (rows, rowcount)."""
         dialect = conn.dialect
         compiled = self._compile(dialect, params)
-        if not conn.in_transaction():
+        if not conn.in_transaction() and not _autocommits(conn):
             # What SQLAlchemy's autobegin would do: the unit of work's transaction (SQLite:
-            # BEGIN IMMEDIATE under the write lock) or, on an autocommitting connection, only
-            # SQLAlchemy's marker of one.
+            # BEGIN IMMEDIATE under the write lock). An autocommitting connection needs none:
+            # the statement is its own transaction.
             conn.begin()
         dbapi_connection = conn.connection.dbapi_connection
         assert dbapi_connection is not None
