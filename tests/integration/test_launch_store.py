@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from lti_bridge.adapters.db.statements import StatementConnections
 from lti_bridge.adapters.lti.store import RedisLaunchStore, SqlLaunchStore
 
 
@@ -20,7 +21,7 @@ class Clock:
 
 def test_value_round_trips_and_expires(engine):
     clock = Clock()
-    store = SqlLaunchStore(engine, clock)
+    store = SqlLaunchStore(engine, clock, StatementConnections(engine))
     store.set_value("login-a", {"nonce": "n1"}, exp=60)
     assert store.get_value("login-a") == {"nonce": "n1"}
     clock.now += timedelta(seconds=61)
@@ -30,14 +31,14 @@ def test_value_round_trips_and_expires(engine):
 
 
 def test_consume_hands_a_value_out_exactly_once(engine):
-    store = SqlLaunchStore(engine, Clock())
+    store = SqlLaunchStore(engine, Clock(), StatementConnections(engine))
     store.set_value("login-b", {"nonce": "n2"}, exp=60)
     assert store.consume("login-b") == {"nonce": "n2"}
     assert store.consume("login-b") is None
 
 
 def test_concurrent_consumers_get_one_value_between_them(engine):
-    store = SqlLaunchStore(engine, Clock())
+    store = SqlLaunchStore(engine, Clock(), StatementConnections(engine))
     store.set_value("login-c", {"nonce": "n3"}, exp=60)
     results: list[object] = []
     barrier = threading.Barrier(8)

@@ -33,21 +33,23 @@ def test_each_statement_is_committed_at_once(engine):
 
 def test_a_thread_reuses_its_connection_and_gives_it_back_when_it_ends(engine):
     statements = StatementConnections(engine)
-    seen = []
+    seen: dict[int, list[object]] = {}
 
-    def work() -> None:
+    def work(n: int) -> None:
         for _ in range(3):
             with statements.connection() as conn:
-                seen.append(id(conn))
+                seen.setdefault(n, []).append(conn)
                 conn.execute(text("SELECT 1"))
 
-    threads = [threading.Thread(target=work) for _ in range(4)]
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    # Three uses per thread, one connection each; none still out of the pool once they ended.
-    assert len(seen) == 12 and len(set(seen)) <= 4
+    # Three uses per thread on one connection, each thread its own.
+    assert all(len({id(c) for c in conns}) == 1 for conns in seen.values())
+    assert len({id(conns[0]) for conns in seen.values()}) == 4
+    # None is still out of the pool once the threads ended.
     assert engine.pool.checkedout() == 0
 
 

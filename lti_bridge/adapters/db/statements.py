@@ -1,16 +1,18 @@
 """Single statements, each its own transaction, on one long-lived connection per thread.
 
-A launch's bookkeeping is a few independent statements: consume the login state, upsert the
-learner (and, seldom, the context and link), read the gate's facts. Around each one, checking a
-connection out of SQLAlchemy's pool and back in (with its reset) costs more than the statement,
-and a transaction costs PostgreSQL two more round trips (BEGIN, COMMIT). Here each thread keeps
-one connection in autocommit mode, so each statement is one round trip and atomic by itself.
+A launch's database work is a few independent statements: consume the login state, upsert the
+learner (and, seldom, the context and link), read the gate's facts, record a first access.
+Around each one, checking a connection out of SQLAlchemy's pool and back in (with its reset)
+costs more than the statement, and a transaction costs PostgreSQL two more round trips (BEGIN,
+COMMIT). Here each thread keeps one connection in autocommit mode, so each statement is one
+round trip and atomic by itself.
 
 Durability: on PostgreSQL these connections commit without waiting for the WAL flush
 (``synchronous_commit = off``). After an operating-system crash the last fraction of a second of
-launch bookkeeping may be lost, never corrupted, and a learner relaunches. Records of
-consequence (SIS events, the first restricted access, grades) never go through here: they use a
-unit of work's transaction with the server's default durability.
+launch bookkeeping may be lost, never corrupted, and a learner relaunches. A record of
+consequence written here (the first restricted access) raises its own statement's durability
+back (``set_config('synchronous_commit', 'on', true)``); SIS events and grades use a unit of
+work's transaction with the server's default durability.
 
 SQLite: a writing statement queues on the engine's file lock like every writer.
 """
@@ -36,8 +38,8 @@ def _discard(conn: Connection) -> None:
 
 
 class _Held:
-    """One thread's connection; returned to the pool when the thread ends or the engine is
-    disposed."""
+    """One thread's connection, let go when the thread ends or the engine is disposed: back to
+    the pool (SQLite) or closed (PostgreSQL, whose session setting must not reach the pool)."""
 
     def __init__(self, engine: Engine) -> None:
         conn = engine.connect()
@@ -114,7 +116,8 @@ class StatementConnections:
                 # SQLAlchemy's marker of the autobegun "transaction"; the DBAPI committed.
                 conn.commit()
         except Exception as exc:
-            if self._dropped(conn, exc):
+            # SQLAlchemy's errors, raw statements' included (``raw`` maps the driver's).
+            if conn.invalidated or (isinstance(exc, DBAPIError) and exc.connection_invalidated):
                 held.close()
             elif conn.in_transaction():
                 conn.rollback()
@@ -122,16 +125,6 @@ class StatementConnections:
         finally:
             if locked:
                 writelock_release(conn)
-
-    def _dropped(self, conn: Connection, exc: Exception) -> bool:
-        """Whether ``exc`` (SQLAlchemy's, or the driver's from a raw statement) lost the
-        connection."""
-        if isinstance(exc, DBAPIError):
-            return bool(exc.connection_invalidated) or conn.invalidated
-        dialect = self._engine.dialect
-        if isinstance(exc, dialect.loaded_dbapi.Error):
-            return bool(dialect.is_disconnect(exc, conn.connection.dbapi_connection, None))
-        return False
 
     def close_all(self) -> None:
         with self._lock:

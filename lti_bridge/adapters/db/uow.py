@@ -32,12 +32,12 @@ class SqlAlchemyUnitOfWork:
     def __init__(
         self,
         engine: Engine,
-        recent: RecentWrites | None = None,
-        statements: StatementConnections | None = None,
+        recent: RecentWrites,
+        statements: StatementConnections,
     ) -> None:
         self._engine = engine
         self._recent = recent
-        self._statements = statements or StatementConnections(engine)
+        self._statements = statements
         self._conn: Connection | None = None
 
     def __enter__(self) -> Self:
@@ -90,6 +90,6 @@ class SqlAlchemyUnitOfWork:
     def commit(self) -> None:
         if self._conn is not None:
             self._conn.commit()
-        if self._recent is not None and "sis" in self.__dict__ and self.sis.pending:
+        if "sis" in self.__dict__ and self.sis.pending:
             self._recent.remember(self.sis.pending)
             self.sis.pending = []

@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any, NamedTuple
 
 import requests
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -23,9 +24,21 @@ from lti_bridge.domain.errors import LaunchError
 _MAX_AGE = re.compile(r"max-age\s*=\s*(\d+)", re.IGNORECASE)
 
 
+class _Key(NamedTuple):
+    jwk: jwk.JWK
+    #: The key parsed for ``cryptography``'s verify once per fetch; None unless it is RSA.
+    rsa: rsa.RSAPublicKey | None
+
+
+def _parsed(item: dict[str, Any]) -> _Key:
+    key = jwk.JWK(**item)
+    public = key.get_op_key("verify") if key.get("kty") == "RSA" else None
+    return _Key(key, public if isinstance(public, rsa.RSAPublicKey) else None)
+
+
 @dataclass
 class _KeySet:
-    keys: dict[str, jwk.JWK]
+    keys: dict[str, _Key]
     expires_at: float
     fetched_at: float
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -48,28 +61,22 @@ class PlatformKeyCache:
         self._clock = clock
         self._sets: dict[str, _KeySet] = {}
         self._lock = threading.Lock()
-        # Parsed verification keys by JWK object: building one costs more than a verification.
-        self._rsa: dict[int, tuple[jwk.JWK, rsa.RSAPublicKey]] = {}
 
     def rsa_key(self, key_set_url: str, kid: str) -> rsa.RSAPublicKey:
         """The RSA public key ``kid``, ready for ``cryptography``'s verify."""
-        key = self.key(key_set_url, kid)
-        cached = self._rsa.get(id(key))
-        if cached is not None and cached[0] is key:
-            return cached[1]
-        public = key.get_op_key("verify") if key.get("kty") == "RSA" else None
-        if not isinstance(public, rsa.RSAPublicKey):
+        public = self._find(key_set_url, kid).rsa
+        if public is None:
             raise LaunchError(
                 f"the platform key {kid!r} in {key_set_url} is not an RSA key",
                 public_message="The launch was signed with a key the tool cannot use.",
             )
-        if len(self._rsa) > 1000:  # keys replaced by many rotations: start over
-            self._rsa.clear()
-        self._rsa[id(key)] = (key, public)
         return public
 
     def key(self, key_set_url: str, kid: str) -> jwk.JWK:
         """Return the platform key ``kid`` from ``key_set_url``, fetching only when needed."""
+        return self._find(key_set_url, kid).jwk
+
+    def _find(self, key_set_url: str, kid: str) -> _Key:
         now = self._clock()
         entry = self._sets.get(key_set_url)
         if entry is not None and now < entry.expires_at and kid in entry.keys:
@@ -110,12 +117,12 @@ class PlatformKeyCache:
                 public_message="The tool could not check this launch's signature.",
                 admin_hint="Check that the platform's key set URL is reachable from the tool.",
             ) from exc
-        keys: dict[str, jwk.JWK] = {}
+        keys: dict[str, _Key] = {}
         for item in document.get("keys", []) if isinstance(document, dict) else []:
             if not isinstance(item, dict) or not item.get("kid") or item.get("use") == "enc":
                 continue
             try:
-                keys[str(item["kid"])] = jwk.JWK(**item)
+                keys[str(item["kid"])] = _parsed(item)
             except Exception:  # noqa: BLE001 - one malformed key must not hide the others
                 continue
         max_age = self._default_max_age

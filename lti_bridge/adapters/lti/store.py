@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from pylti1p3.launch_data_storage.base import LaunchDataStorage
 from sqlalchemy import Engine, bindparam, delete, select
 
+from lti_bridge.adapters.db.raw import RawStatement
 from lti_bridge.adapters.db.statements import StatementConnections
 from lti_bridge.adapters.db.tables import lti_store
 from lti_bridge.adapters.db.upsert import insert_or_update
@@ -47,17 +48,12 @@ _GET = select(lti_store.c.value).where(
     lti_store.c.key == bindparam("key"), lti_store.c.expires_at > bindparam("now")
 )
 # Single use: of two concurrent consumers of one key, only one DELETE gets the row back. It runs
-# as its own transaction on the thread's statement connection (``db.statements``): one round trip
-# on PostgreSQL, whose driver hands the JSON value back parsed; SQLite's hands back its text.
-_CONSUME = {
-    "postgresql": "DELETE FROM lti_store WHERE key = %s AND expires_at > %s RETURNING value",
-    "sqlite": "DELETE FROM lti_store WHERE key = ? AND expires_at > ? RETURNING value",
-}
-
-
-def _sqlite_datetime(value: datetime) -> str:
-    # How SQLAlchemy's SQLite DateTime stores a UTC time: naive, microseconds, text.
-    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+# as its own transaction on the thread's statement connection (``db.statements``): one round trip.
+_CONSUME = RawStatement(
+    delete(lti_store)
+    .where(lti_store.c.key == bindparam("key"), lti_store.c.expires_at > bindparam("now"))
+    .returning(lti_store.c.value)
+)
 
 
 class SqlLaunchStore(SharedLaunchStore):
@@ -67,13 +63,12 @@ class SqlLaunchStore(SharedLaunchStore):
         self,
         engine: Engine,
         clock: Callable[[], datetime],
-        statements: StatementConnections | None = None,
+        statements: StatementConnections,
     ) -> None:
         super().__init__()
         self._engine = engine
         self._clock = clock
-        self._statements = statements or StatementConnections(engine)
-        self._sqlite = engine.dialect.name == "sqlite"
+        self._statements = statements
 
     def get_value(self, key: str) -> Any:
         key = self._prepare_key(key)
@@ -98,16 +93,10 @@ class SqlLaunchStore(SharedLaunchStore):
         return self.get_value(key) is not None
 
     def consume(self, key: str) -> Any | None:
-        key = self._prepare_key(key)
-        now = self._clock()
+        params = {"key": self._prepare_key(key), "now": self._clock()}
         with self._statements.connection(write=True) as conn:
-            driver = conn.connection.driver_connection
-            assert driver is not None
-            if self._sqlite:
-                row = driver.execute(_CONSUME["sqlite"], (key, _sqlite_datetime(now))).fetchone()
-                return json.loads(row[0]) if row and row[0] is not None else None
-            row = driver.execute(_CONSUME["postgresql"], (key, now)).fetchone()
-        return None if row is None else row[0]
+            rows = _CONSUME.rows(conn, params)
+        return rows[0].value if rows else None
 
     def purge_expired(self) -> int:
         with self._engine.begin() as conn:
