@@ -9,8 +9,9 @@ from datetime import UTC, datetime
 import requests
 from sqlalchemy import Engine
 
+from lti_bridge.adapters.db.companion import Companion
 from lti_bridge.adapters.db.engine import make_engine
-from lti_bridge.adapters.db.gate_repository import CatalogGateSettings
+from lti_bridge.adapters.db.gate_repository import CatalogGateSettings, facts_companion
 from lti_bridge.adapters.db.recent import RecentWrites
 from lti_bridge.adapters.db.statements import StatementConnections
 from lti_bridge.adapters.db.uow import SqlAlchemyUnitOfWork
@@ -19,6 +20,7 @@ from lti_bridge.adapters.lti.store import RedisLaunchStore, SharedLaunchStore, S
 from lti_bridge.adapters.lti.tool_config import DbToolConf, RegistrationCache, ToolKeyRing
 from lti_bridge.adapters.platform.ags import AgsClient
 from lti_bridge.config import Settings
+from lti_bridge.domain.model import LaunchContext
 from lti_bridge.domain.policy import GateSettings
 
 
@@ -45,6 +47,12 @@ class Services:
 
     def uow(self) -> SqlAlchemyUnitOfWork:
         return SqlAlchemyUnitOfWork(self.engine, self.recent_writes, self.statements)
+
+    def gate_companion(self, platform_id: int, launch: LaunchContext) -> Companion | None:
+        """The credit gate's read, for a launch's state consume to carry."""
+        return facts_companion(
+            platform_id, launch, link_by_email=self.settings.link_learners_by_email
+        )
 
     def tool_conf(self) -> DbToolConf:
         return DbToolConf(self.keyring, self.registrations)

@@ -29,8 +29,16 @@ class GateFacts:
 
 
 class GateRepository(Protocol):
-    def facts(self, learner_id: int, launch: LaunchContext, *, link_by_email: bool) -> GateFacts:
-        """Read the facts in one round trip when the learner is registered in the section."""
+    def facts(
+        self,
+        platform_id: int,
+        launch: LaunchContext,
+        *,
+        link_by_email: bool,
+        prefetched: object | None = None,
+    ) -> GateFacts:
+        """The facts for the learner the launch names, in at most one round trip when they are
+        registered in the section: none when ``prefetched`` holds them."""
         ...
 
     def record_first_access(self, registration_sis_id: str, now: datetime) -> bool: ...

@@ -155,6 +155,8 @@ def launch() -> ResponseReturnValue:
         requests_session=svc.http,
         leeway=svc.settings.jwt_leeway_seconds,
         storage_proof=request.form.get("lti_storage_proof") or None,
+        # The credit gate's read rides with the state consume (one round trip for both).
+        companion=svc.gate_companion,
     )
     try:
         message.validate()
@@ -164,7 +166,7 @@ def launch() -> ResponseReturnValue:
             check=check,
             id_token=request.form.get("id_token", ""),
         )
-    context = launch_context_from_claims(message.get_launch_data())
+    context = message.launch_context()
     recorded = record_launch(
         context,
         platform_id=message.platform_id,
@@ -172,6 +174,7 @@ def launch() -> ResponseReturnValue:
         now=svc.clock(),
         gate=svc.gate_settings.current(),
         link_by_email=svc.settings.link_learners_by_email,
+        prefetched=message.prefetched,
     )
     decision = recorded.decision
     log.info(

@@ -8,13 +8,31 @@ and ``sub``), and reaches SIS records only through that learner's identity (the 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, date, datetime
+from functools import partial
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, bindparam, func, literal, or_, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    FromClause,
+    Integer,
+    Select,
+    String,
+    and_,
+    bindparam,
+    func,
+    literal,
+    literal_column,
+    or_,
+    select,
+    update,
+)
 
 from lti_bridge.adapters.db.catalog_repository import section_for_context
+from lti_bridge.adapters.db.companion import Companion, Prefetched
 from lti_bridge.adapters.db.raw import RawStatement
 from lti_bridge.adapters.db.statements import StatementConnections
 from lti_bridge.adapters.db.tables import (
@@ -25,7 +43,7 @@ from lti_bridge.adapters.db.tables import (
     sis_sessions,
     sis_students,
 )
-from lti_bridge.domain.model import LaunchContext
+from lti_bridge.domain.model import LaunchContext, LinkAccess
 from lti_bridge.domain.policy import (
     GateSettings,
     LearnerState,
@@ -38,20 +56,23 @@ from lti_bridge.domain.policy import (
 from lti_bridge.services.gate import GateFacts
 
 
-def _facts_statement(*, by_email: bool) -> Any:
+def _facts_select(anchor: FromClause, *, by_email: bool) -> Select[Any]:
+    """The learner's onboarding and SIS registrations, as outer joins from ``anchor``'s row."""
     match = or_(
-        sis_students.c.sis_id == learners.c.person_sourcedid,
-        sis_students.c.platform_user_id == learners.c.sub,
+        sis_students.c.sis_id == bindparam("person_sourcedid", type_=String),
+        sis_students.c.platform_user_id == bindparam("sub", type_=String),
         *(
-            [func.lower(sis_students.c.email) == func.lower(learners.c.email)]
+            [func.lower(sis_students.c.email) == func.lower(bindparam("email", type_=String))]
             if by_email
             else []
         ),
     )
+    own_learner = and_(
+        learners.c.platform_id == bindparam("platform_id", type_=Integer),
+        learners.c.sub == bindparam("sub", type_=String),
+    )
     return (
         select(
-            learners.c.person_sourcedid,
-            learners.c.sub,
             learners.c.onboarding_passed_at.label("learner_onboarding_passed_at"),
             sis_students.c.sis_id.label("student_sis_id"),
             sis_students.c.platform_user_id,
@@ -72,19 +93,50 @@ def _facts_statement(*, by_email: bool) -> Any:
             sis_sessions.c.enrollment_opens_at,
             sis_sessions.c.enrollment_closes_at,
         )
-        .select_from(learners)
-        .outerjoin(sis_students, match)
-        .outerjoin(registrations, registrations.c.student_sis_id == sis_students.c.sis_id)
-        .outerjoin(sis_sections, sis_sections.c.sis_id == registrations.c.section_sis_id)
-        .outerjoin(sis_sessions, sis_sessions.c.code == sis_sections.c.session_code)
-        .where(learners.c.id == bindparam("learner_id"))
+        .select_from(
+            anchor.outerjoin(learners, own_learner)
+            .outerjoin(sis_students, match)
+            .outerjoin(registrations, registrations.c.student_sis_id == sis_students.c.sis_id)
+            .outerjoin(sis_sections, sis_sections.c.sis_id == registrations.c.section_sis_id)
+            .outerjoin(sis_sessions, sis_sessions.c.code == sis_sections.c.session_code)
+        )
     )
 
 
+# A read on its own starts from a one-row anchor; one riding with the consume, from its row.
+_ANCHOR = select(literal_column("1").label("anchor")).subquery("launch")
 _FACTS = {
-    False: RawStatement(_facts_statement(by_email=False)),
-    True: RawStatement(_facts_statement(by_email=True)),
+    by_email: RawStatement(_facts_select(_ANCHOR, by_email=by_email)) for by_email in (False, True)
 }
+
+
+def _identity(platform_id: int, launch: LaunchContext) -> dict[str, Any]:
+    # Who the launch says the learner is. The gate reads by these values rather than through
+    # the ``learners`` row, which the launch's own upsert sets to the same values: so the read
+    # need not wait for the upsert, and can ride with the state consume (``facts_companion``).
+    return {
+        "platform_id": platform_id,
+        "sub": launch.user_sub,
+        "person_sourcedid": launch.person_sourcedid,
+        "email": launch.email,
+    }
+
+
+def facts_companion(
+    platform_id: int, launch: LaunchContext, *, link_by_email: bool
+) -> Companion | None:
+    """The gate's read for a learner's launch of restricted content, to ride with the consume.
+
+    None for a launch the gate does not see (open content, staff).
+    """
+    if launch.access is not LinkAccess.FOR_CREDIT or launch.is_staff:
+        return None
+    return Companion(
+        name=("gate-facts", link_by_email),
+        build=partial(_facts_select, by_email=link_by_email),
+        params=_identity(platform_id, launch),
+    )
+
 
 _SECTION = (
     select(
@@ -146,17 +198,32 @@ class SqlAlchemyGateRepository:
     def __init__(self, statements: StatementConnections) -> None:
         self._statements = statements
 
-    def facts(self, learner_id: int, launch: LaunchContext, *, link_by_email: bool) -> GateFacts:
-        # One statement reads everything a decision needs (two more on the refusal path), on
-        # the thread's statement connection: no transaction, no write lock, no pool checkout.
-        with self._statements.connection() as conn:
-            return self._facts(conn, learner_id, launch, link_by_email=link_by_email)
-
-    def _facts(
-        self, conn: Connection, learner_id: int, launch: LaunchContext, *, link_by_email: bool
+    def facts(
+        self,
+        platform_id: int,
+        launch: LaunchContext,
+        *,
+        link_by_email: bool,
+        prefetched: object | None = None,
     ) -> GateFacts:
-        rows = _FACTS[link_by_email].rows(conn, {"learner_id": learner_id})
-        student_rows = _best_student(rows)
+        """Everything a decision needs: rows read with the state consume when they were read
+        for this launch's learner, else one statement (two more on the refusal path) on the
+        thread's statement connection: no transaction, no write lock, no pool checkout.
+        """
+        identity = _identity(platform_id, launch)
+        with self._statements.connection() as conn:
+            if (
+                isinstance(prefetched, Prefetched)
+                and prefetched.companion.name == ("gate-facts", link_by_email)
+                and prefetched.companion.params == identity
+            ):
+                rows = prefetched.rows
+            else:
+                rows = _FACTS[link_by_email].rows(conn, identity)
+            return self._facts(conn, rows, launch)
+
+    def _facts(self, conn: Connection, rows: Sequence[Any], launch: LaunchContext) -> GateFacts:
+        student_rows = _best_student(rows, launch)
         first = rows[0] if rows else None
         onboarding = bool(
             first is not None
@@ -240,16 +307,16 @@ def _sessions_offering(conn: Connection, course_code: str) -> tuple[SessionWindo
     return tuple(w for w in windows.values() if w is not None)
 
 
-def _best_student(rows: list[Any]) -> list[Any]:
+def _best_student(rows: Sequence[Any], launch: LaunchContext) -> list[Any]:
     """Rows of the one student the learner is: SIS id first, then platform id, then email."""
     matched = [r for r in rows if r.student_sis_id is not None]
     if not matched:
         return []
 
     def rank(row: Any) -> int:
-        if row.person_sourcedid and row.student_sis_id == row.person_sourcedid:
+        if launch.person_sourcedid and row.student_sis_id == launch.person_sourcedid:
             return 0
-        if row.platform_user_id and row.platform_user_id == row.sub:
+        if row.platform_user_id and row.platform_user_id == launch.user_sub:
             return 1
         return 2
 

@@ -35,11 +35,13 @@ from pylti1p3.exception import LtiException
 from pylti1p3.message_launch import MessageLaunch
 from pylti1p3.oidc_login import OIDCLogin
 
-from lti_bridge.adapters.lti.claims import LTI, check_token_claims
+from lti_bridge.adapters.db.companion import Companion, Prefetched
+from lti_bridge.adapters.lti.claims import LTI, check_token_claims, launch_context_from_claims
 from lti_bridge.adapters.lti.platform_keys import PlatformKeyCache
 from lti_bridge.adapters.lti.store import SharedLaunchStore
 from lti_bridge.adapters.lti.tool_config import DbToolConf, PlatformRecord
 from lti_bridge.domain.errors import LaunchError
+from lti_bridge.domain.model import LaunchContext
 
 LOGIN_KEY = "login-"
 STORAGE_KEY_PREFIX = "lti_bridge-"
@@ -180,6 +182,7 @@ class HardenedMessageLaunch(MessageLaunch):  # type: ignore[type-arg]
         leeway: int = 60,
         clock: Callable[[], float] = time.time,
         storage_proof: str | None = None,
+        companion: Callable[[int, LaunchContext], Companion | None] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, launch_data_storage=store, **kwargs)
@@ -188,8 +191,12 @@ class HardenedMessageLaunch(MessageLaunch):  # type: ignore[type-arg]
         self._leeway = leeway
         self._clock = clock
         self._storage_proof = storage_proof
+        self._companion = companion
         self._login: dict[str, Any] | None = None
         self._signature_verified = False
+        #: What ``companion`` read with the state consume; for the caller to check and use.
+        self.prefetched: Prefetched | None = None
+        self._context: LaunchContext | None = None
 
     def _get_request_param(self, key: str) -> str:
         return self._request.get_param(key)  # type: ignore[no-any-return]
@@ -234,7 +241,11 @@ class HardenedMessageLaunch(MessageLaunch):  # type: ignore[type-arg]
                 "Your browser did not keep the sign-in cookie for this launch.",
                 "Allow cookies for the tool, or open the launch in a new window.",
             )
-        login = self._store.consume(LOGIN_KEY + state)
+        companion = self._companion_from_claims()
+        if companion is None:
+            login = self._store.consume(LOGIN_KEY + state)
+        else:
+            login, self.prefetched = self._store.consume_with(LOGIN_KEY + state, companion)
         if not login:
             raise _refused(
                 "state unknown, expired or already used",
@@ -250,6 +261,30 @@ class HardenedMessageLaunch(MessageLaunch):  # type: ignore[type-arg]
             )
         self._login = login
         return self
+
+    def _companion_from_claims(self) -> Companion | None:
+        """The read to ride with the state consume, built from the claims as sent.
+
+        Nothing is verified yet: the rows are used only once the launch is, and only if the
+        verified claims ask for the very same read (``Prefetched``).
+        """
+        if self._companion is None:
+            return None
+        try:
+            self.validate_jwt_format()
+            claimed = self.launch_context()
+            record = self._tool_config.find(claimed.issuer, claimed.client_id)
+        except Exception:  # noqa: BLE001 - validation proper reports what is wrong
+            return None
+        if record is None:
+            return None
+        return self._companion(record.platform_id, claimed)
+
+    def launch_context(self) -> LaunchContext:
+        """The launch's claims as a ``LaunchContext``: verified ones, once ``validate`` passed."""
+        if self._context is None:
+            self._context = launch_context_from_claims(self._jwt["body"])
+        return self._context
 
     def validate_nonce(self) -> HardenedMessageLaunch:
         nonce = self._get_jwt_body().get("nonce")
@@ -282,6 +317,8 @@ class HardenedMessageLaunch(MessageLaunch):  # type: ignore[type-arg]
 
     def validate_jwt_format(self) -> HardenedMessageLaunch:
         """Split and decode the compact JWS once; the signature is checked over these bytes."""
+        if self._jwt:
+            return self  # decoded already, for the state consume's companion read
         parts = self._get_id_token().split(".")
         if len(parts) != 3:
             raise _refused(

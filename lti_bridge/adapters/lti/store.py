@@ -9,13 +9,14 @@ it in one statement, so exactly one request can use a state or nonce, on any wor
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from datetime import datetime, timedelta
 from typing import Any
 
 from pylti1p3.launch_data_storage.base import LaunchDataStorage
 from sqlalchemy import Engine, bindparam, delete, select
 
+from lti_bridge.adapters.db.companion import Companion, Prefetched
 from lti_bridge.adapters.db.raw import RawStatement
 from lti_bridge.adapters.db.statements import StatementConnections
 from lti_bridge.adapters.db.tables import lti_store
@@ -39,6 +40,13 @@ class SharedLaunchStore(LaunchDataStorage[Any]):
         """Delete ``key`` and return its value; None when absent, expired or already consumed."""
         raise NotImplementedError
 
+    def consume_with(self, key: str, companion: Companion) -> tuple[Any | None, Prefetched | None]:
+        """``consume``, and ``companion``'s rows when they could be read in the same statement.
+
+        None in their place means the caller reads them itself.
+        """
+        return self.consume(key), None
+
     def purge_expired(self) -> int:
         return 0
 
@@ -49,11 +57,21 @@ _GET = select(lti_store.c.value).where(
 )
 # Single use: of two concurrent consumers of one key, only one DELETE gets the row back. It runs
 # as its own transaction on the thread's statement connection (``db.statements``): one round trip.
-_CONSUME = RawStatement(
+_CONSUMED = (
     delete(lti_store)
     .where(lti_store.c.key == bindparam("key"), lti_store.c.expires_at > bindparam("now"))
     .returning(lti_store.c.value)
 )
+_CONSUME = RawStatement(_CONSUMED)
+
+
+def _consume_with(companion: Companion) -> RawStatement:
+    # PostgreSQL: WITH consumed AS (DELETE … RETURNING value) SELECT consumed.value, … FROM
+    # consumed LEFT JOIN …: no row when the key was not there, as with the plain consume.
+    consumed = _CONSUMED.cte("consumed")
+    return RawStatement(
+        companion.build(consumed).add_columns(consumed.c.value.label("consumed_value"))
+    )
 
 
 class SqlLaunchStore(SharedLaunchStore):
@@ -69,6 +87,7 @@ class SqlLaunchStore(SharedLaunchStore):
         self._engine = engine
         self._clock = clock
         self._statements = statements
+        self._companions: dict[Hashable, RawStatement] = {}
 
     def get_value(self, key: str) -> Any:
         key = self._prepare_key(key)
@@ -97,6 +116,21 @@ class SqlLaunchStore(SharedLaunchStore):
         with self._statements.connection(write=True) as conn:
             rows = _CONSUME.rows(conn, params)
         return rows[0].value if rows else None
+
+    def consume_with(self, key: str, companion: Companion) -> tuple[Any | None, Prefetched | None]:
+        if self._statements.dialect_name != "postgresql":
+            # SQLite has no DELETE … RETURNING in a WITH clause; and a statement there costs
+            # no network round trip to save.
+            return super().consume_with(key, companion)
+        statement = self._companions.get(companion.name)
+        if statement is None:
+            statement = self._companions[companion.name] = _consume_with(companion)
+        params = {**companion.params, "key": self._prepare_key(key), "now": self._clock()}
+        with self._statements.connection(write=True) as conn:
+            rows = statement.rows(conn, params)
+        if not rows:
+            return None, None
+        return rows[0].consumed_value, Prefetched(companion, rows)
 
     def purge_expired(self) -> int:
         with self._engine.begin() as conn:
