@@ -32,6 +32,7 @@ class Result:
     latencies: list[float]
     statuses: dict[int, int]
     server_cpu_ms: float = 0.0
+    database_cpu_ms: float = 0.0
 
     @property
     def throughput(self) -> float:
@@ -42,6 +43,25 @@ class Result:
             return 0.0
         ordered = sorted(self.latencies)
         return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+    @classmethod
+    def combined(cls, parts: list[Result]) -> Result:
+        """One figure from several rounds of it: counts, time and CPU added up."""
+        statuses: dict[int, int] = {}
+        for part in parts:
+            for status, n in part.statuses.items():
+                statuses[status] = statuses.get(status, 0) + n
+        count = sum(part.count for part in parts)
+        return cls(
+            count=count,
+            errors=sum(part.errors for part in parts),
+            seconds=sum(part.seconds for part in parts),
+            latencies=[lat for part in parts for lat in part.latencies],
+            statuses=statuses,
+            server_cpu_ms=sum(part.server_cpu_ms * part.count for part in parts) / max(1, count),
+            database_cpu_ms=sum(part.database_cpu_ms * part.count for part in parts)
+            / max(1, count),
+        )
 
     def summary(self) -> str:
         med = statistics.median(self.latencies) * 1000 if self.latencies else 0.0

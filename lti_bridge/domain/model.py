@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import cached_property
 from typing import Any
 
 LIS_ROLE = "http://purl.imsglobal.org/vocab/lis/v2/membership#"
@@ -64,16 +65,18 @@ class LaunchContext:
     nrps_memberships_url: str | None = None
     deep_linking_settings: dict[str, Any] | None = None
 
-    @property
+    # Derived once per launch (a launch asks each of these several times); the instance is
+    # frozen, so the cached values cannot go stale.
+    @cached_property
     def short_roles(self) -> frozenset[str]:
         return frozenset(short_role(role) for role in self.roles)
 
-    @property
+    @cached_property
     def is_staff(self) -> bool:
         """Instructors, teaching assistants and administrators see the roster (CONTRACT §3)."""
         return bool(self.short_roles & STAFF_ROLES)
 
-    @property
+    @cached_property
     def access(self) -> LinkAccess:
         value = self.custom.get("access", LinkAccess.OPEN.value).strip().lower()
         try:

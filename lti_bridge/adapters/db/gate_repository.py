@@ -8,7 +8,7 @@ and ``sub``), and reaches SIS records only through that learner's identity (the 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, date, datetime
 from functools import partial
@@ -211,18 +211,22 @@ class SqlAlchemyGateRepository:
         thread's statement connection: no transaction, no write lock, no pool checkout.
         """
         identity = _identity(platform_id, launch)
-        with self._statements.connection() as conn:
-            if (
-                isinstance(prefetched, Prefetched)
-                and prefetched.companion.name == ("gate-facts", link_by_email)
-                and prefetched.companion.params == identity
-            ):
-                rows = prefetched.rows
-            else:
-                rows = _FACTS[link_by_email].rows(conn, identity)
-            return self._facts(conn, rows, launch)
+        if (
+            isinstance(prefetched, Prefetched)
+            and prefetched.companion.name == ("gate-facts", link_by_email)
+            and prefetched.companion.params == identity
+        ):
+            rows: Sequence[Any] | None = prefetched.rows
+        else:
+            rows = None
+        with self._statements.lazy() as connect:
+            if rows is None:
+                rows = _FACTS[link_by_email].rows(connect(), identity)
+            return self._facts(connect, rows, launch)
 
-    def _facts(self, conn: Connection, rows: Sequence[Any], launch: LaunchContext) -> GateFacts:
+    def _facts(
+        self, connect: Callable[[], Connection], rows: Sequence[Any], launch: LaunchContext
+    ) -> GateFacts:
         student_rows = _best_student(rows, launch)
         first = rows[0] if rows else None
         onboarding = bool(
@@ -233,7 +237,7 @@ class SqlAlchemyGateRepository:
             )
         )
         section_id = launch.sis_section_id or (
-            section_for_context(conn, launch.context_id) if launch.context_id else None
+            section_for_context(connect(), launch.context_id) if launch.context_id else None
         )
         registration: RegistrationState | None = None
         section: SectionInfo | None = None
@@ -259,9 +263,9 @@ class SqlAlchemyGateRepository:
         upcoming: tuple[SessionWindow, ...] = ()
         if section is None and section_id:
             # Refusal path (not registered here): the section and later sessions of its course.
-            section = _section_by_id(conn, section_id)
+            section = _section_by_id(connect(), section_id)
             if section is not None and registration is None:
-                upcoming = _sessions_offering(conn, section.course_code)
+                upcoming = _sessions_offering(connect(), section.course_code)
         own_start = section.session.starts_on if section and section.session else None
         earlier = [d for d in starts if own_start is None or d < own_start]
         student = student_rows[0] if student_rows else None
