@@ -5,15 +5,20 @@ SIS facts arrive the way they do in production: signed webhooks (``standardwebho
 
 from __future__ import annotations
 
+from collections import namedtuple
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, literal_column, select
 
+from lti_bridge.adapters.db.companion import Prefetched
+from lti_bridge.adapters.db.gate_repository import SqlAlchemyGateRepository, facts_companion
+from lti_bridge.adapters.db.raw import RawStatement
 from lti_bridge.adapters.db.tables import registrations
-from tests.fixtures.platform import REMOVE, ScriptedPlatform, scripted_platform
+from lti_bridge.adapters.lti.claims import launch_context_from_claims
+from tests.fixtures.platform import REMOVE, Login, ScriptedPlatform, scripted_platform
 from tests.fixtures.sis_events import (
     SECRET,
     deliver,
@@ -252,3 +257,81 @@ def test_first_access_is_not_recorded_for_refused_launches(
     launch_exam(platform, client)
 
     assert first_access(engine) is None
+
+
+def statements_of_launch(app: Any, monkeypatch: Any, platform: ScriptedPlatform, client: Any,
+                         **claims: Any) -> int:
+    """Log in, then count the database statements the launch POST alone runs."""
+    login = platform.login(client)
+    token = platform.sign(platform.claims(login, **claims))
+    count = 0
+
+    def counted(*_args: Any) -> None:
+        nonlocal count
+        count += 1
+
+    execute = RawStatement.execute
+
+    def raw_execute(self: RawStatement, conn: Any, params: Any) -> Any:
+        counted()
+        return execute(self, conn, params)
+
+    engine = app.extensions["lti_bridge"].engine
+    with monkeypatch.context() as patch:
+        patch.setattr(RawStatement, "execute", raw_execute)
+        event.listen(engine, "before_cursor_execute", counted)
+        try:
+            assert platform.post_launch(client, login, token).status_code == 200
+        finally:
+            event.remove(engine, "before_cursor_execute", counted)
+    return count
+
+
+def test_the_gate_decision_adds_no_statement_to_a_launch_on_postgresql(
+    app: Any, client: Any, engine: Any, monkeypatch: Any, platform: ScriptedPlatform
+) -> None:
+    sis = Sis(client)
+    sis.registration(tuition="paid")
+    sis.student("student.onboarding_completed")
+    exam = {"custom": dict(EXAM), "resource_link": {"id": "link-exam", "title": "Final exam"}}
+    # Once each first: the rows a launch writes, the first access and the caches are done.
+    assert platform.launch(client, **exam).status_code == 200
+    assert platform.launch(client).status_code == 200
+
+    open_launch = statements_of_launch(app, monkeypatch, platform, client)
+    exam_launch = statements_of_launch(app, monkeypatch, platform, client, **exam)
+
+    assert open_launch >= 1
+    # PostgreSQL reads the gate's facts in the state consume's statement; SQLite, beside it.
+    assert exam_launch == open_launch + (0 if engine.dialect.name == "postgresql" else 1)
+
+
+def test_rows_read_ahead_are_used_only_for_the_learner_they_were_read_for(
+    app: Any, client: Any, platform: ScriptedPlatform
+) -> None:
+    svc = app.extensions["lti_bridge"]
+    platform_id = svc.tool_conf().find(platform.issuer, platform.client_id).platform_id
+    login = Login("state", "nonce", "", platform.client_id, {})
+
+    def launch(**claims: Any) -> Any:
+        return launch_context_from_claims(platform.claims(login, custom=dict(EXAM), **claims))
+
+    mine, stranger = launch(), launch(sub="learner-2", lis=REMOVE)
+    companion = facts_companion(platform_id, mine, link_by_email=False)
+    assert companion is not None
+    assert facts_companion(platform_id, launch(role="Instructor"), link_by_email=False) is None
+    # Rows no database holds: whether the gate used them shows in its facts.
+    columns = companion.build(select(literal_column("1").label("a")).subquery()).selected_columns
+    row = namedtuple("Row", columns.keys())(**{  # type: ignore[misc]
+        **{key: None for key in columns.keys()}, "student_sis_id": "read-ahead"
+    })
+    ahead = Prefetched(companion, [row])
+    gate = SqlAlchemyGateRepository(svc.statements)
+
+    assert gate.facts(platform_id, mine, link_by_email=False, prefetched=ahead).learner \
+        .student_sis_id == "read-ahead"
+    # Another learner, or the same one read another way, is read afresh: unknown to the SIS.
+    assert gate.facts(platform_id, stranger, link_by_email=False, prefetched=ahead).learner \
+        .student_sis_id is None
+    assert gate.facts(platform_id, mine, link_by_email=True, prefetched=ahead).learner \
+        .student_sis_id is None

@@ -6,8 +6,11 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import bindparam, select
 
+from lti_bridge.adapters.db.companion import Companion
 from lti_bridge.adapters.db.statements import StatementConnections
+from lti_bridge.adapters.db.tables import lti_store
 from lti_bridge.adapters.lti.store import RedisLaunchStore, SqlLaunchStore
 
 
@@ -68,3 +71,33 @@ def test_redis_store_consumes_once():
     assert store.consume("login-test-redis") == {"nonce": "n4"}
     assert store.consume("login-test-redis") is None
     client.close()
+
+
+def _other_key(anchor):
+    """A companion read: another key's value, by a parameter of the read's own."""
+    return select(lti_store.c.value.label("other")).select_from(
+        anchor.outerjoin(lti_store, lti_store.c.key == bindparam("other_key"))
+    )
+
+
+def test_a_companion_read_rides_with_the_consume_on_postgresql_only(engine):
+    store = SqlLaunchStore(engine, Clock(), StatementConnections(engine))
+    store.set_value("login-d", {"nonce": "n4"}, exp=60)
+    store.set_value("login-e", {"nonce": "n5"}, exp=60)
+    # The read names the row as stored (the store prefixes its keys).
+    other_key = store._prepare_key("login-e")
+    companion = Companion(name="other-key", build=_other_key, params={"other_key": other_key})
+
+    value, prefetched = store.consume_with("login-d", companion)
+
+    assert value == {"nonce": "n4"}
+    if engine.dialect.name == "postgresql":
+        assert prefetched is not None and prefetched.companion is companion
+        assert [row.other for row in prefetched.rows] == [{"nonce": "n5"}]
+    else:
+        # SQLite cannot put a DELETE … RETURNING in a WITH clause: the caller reads itself.
+        assert prefetched is None
+    # Still single use, and an unknown key reads nothing alongside.
+    assert store.consume_with("login-d", companion) == (None, None)
+    assert store.consume("login-d") is None
+    assert store.get_value("login-e") == {"nonce": "n5"}
