@@ -1,8 +1,11 @@
 """The credit gate's reads: one query from the launching learner to their SIS registrations.
 
-Isolation: everything starts from the ``learners`` row of the launch's own platform (platform id
-and ``sub``), and reaches SIS records only through that learner's identity (the LIS
-``person_sourcedid``, the platform user id the SIS gave, or, where allowed, the email).
+On PostgreSQL the query rides in the launch's state consume (``facts_companion``); elsewhere, or
+when what was read ahead was not for this learner, it runs on its own.
+
+Isolation: everything starts from the launch's own identity: the ``learners`` row of its
+platform (platform id and ``sub``), and SIS records reached only through the launch's
+``person_sourcedid``, the platform user id the SIS gave, or, where allowed, the email.
 """
 
 from __future__ import annotations

@@ -35,7 +35,8 @@ class _Compiled:
     #: Python-side column defaults for columns a call leaves out, by parameter name.
     defaults: dict[str, Callable[[], Any]]
     row: Any
-    results: tuple[_Processor, ...]
+    #: (position, processor) for the result columns that need converting; most need none.
+    results: tuple[tuple[int, Callable[[Any], Any]], ...]
     has_results: bool
 
 
@@ -90,9 +91,10 @@ class RawStatement:
         )
         selected = getattr(compiled, "_result_columns", None) or []
         keys = [column[0] for column in selected]
-        results = tuple(
+        processors = [
             column[3].dialect_impl(dialect).result_processor(dialect, None) for column in selected
-        )
+        ]
+        results = tuple((i, p) for i, p in enumerate(processors) if p is not None)
         found = _Compiled(
             sql=str(compiled),
             positions=positions,
@@ -155,14 +157,18 @@ class RawStatement:
             raise error from exc
         finally:
             cursor.close()
-        make, results = compiled.row._make if compiled.row else None, compiled.results
-        rows = [
-            make(
-                value if process is None or value is None else process(value)
-                for process, value in zip(results, raw, strict=True)
-            )
-            for raw in fetched
-        ] if make is not None else []
+        if compiled.row is None:
+            return [], count
+        make, results = compiled.row._make, compiled.results
+        if not results:
+            return [make(raw) for raw in fetched], count
+        rows = []
+        for raw in fetched:
+            values = list(raw)
+            for i, process in results:
+                if values[i] is not None:
+                    values[i] = process(values[i])
+            rows.append(make(values))
         return rows, count
 
     def rows(self, conn: Connection, params: Mapping[str, Any]) -> list[Any]:
