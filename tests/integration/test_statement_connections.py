@@ -100,15 +100,3 @@ def test_postgresql_relaxed_commits_stay_on_the_statement_connection(pg_engine):
         for conn in conns:
             conn.close()
 
-
-def test_a_lazy_connection_is_taken_only_when_asked_for(engine):
-    statements = StatementConnections(engine)
-    with statements.lazy() as connect:
-        pass
-    assert getattr(statements._local, "held", None) is None
-    with statements.lazy() as connect:
-        first = connect()
-        assert connect() is first
-        assert first.execute(text("SELECT 1")).scalar() == 1
-    assert statements._local.held.conn is first
-    statements.close_all()

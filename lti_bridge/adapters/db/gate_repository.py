@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, date, datetime
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     Connection,
@@ -57,6 +57,8 @@ from lti_bridge.domain.policy import (
     default_window,
 )
 from lti_bridge.services.gate import GateFacts
+
+_T = TypeVar("_T")
 
 
 def _facts_select(anchor: FromClause, *, by_email: bool) -> Select[Any]:
@@ -108,9 +110,8 @@ def _facts_select(anchor: FromClause, *, by_email: bool) -> Select[Any]:
 
 # A read on its own starts from a one-row anchor; one riding with the consume, from its row.
 _ANCHOR = select(literal_column("1").label("anchor")).subquery("launch")
-_FACTS = {
-    by_email: RawStatement(_facts_select(_ANCHOR, by_email=by_email)) for by_email in (False, True)
-}
+_BUILD = {by_email: partial(_facts_select, by_email=by_email) for by_email in (False, True)}
+_FACTS = {by_email: RawStatement(build(_ANCHOR)) for by_email, build in _BUILD.items()}
 
 
 def _identity(platform_id: int, launch: LaunchContext) -> dict[str, Any]:
@@ -136,7 +137,7 @@ def facts_companion(
         return None
     return Companion(
         name=("gate-facts", link_by_email),
-        build=partial(_facts_select, by_email=link_by_email),
+        build=_BUILD[link_by_email],
         params=_identity(platform_id, launch),
     )
 
@@ -222,14 +223,15 @@ class SqlAlchemyGateRepository:
             rows: Sequence[Any] | None = prefetched.rows
         else:
             rows = None
-        with self._statements.lazy() as connect:
-            if rows is None:
-                rows = _FACTS[link_by_email].rows(connect(), identity)
-            return self._facts(connect, rows, launch)
+        if rows is None:
+            rows = self._read(partial(_FACTS[link_by_email].rows, params=identity))
+        return self._facts(rows, launch)
 
-    def _facts(
-        self, connect: Callable[[], Connection], rows: Sequence[Any], launch: LaunchContext
-    ) -> GateFacts:
+    def _read(self, statement: Callable[[Connection], _T]) -> _T:
+        with self._statements.connection() as conn:
+            return statement(conn)
+
+    def _facts(self, rows: Sequence[Any], launch: LaunchContext) -> GateFacts:
         student_rows = _best_student(rows, launch)
         first = rows[0] if rows else None
         onboarding = bool(
@@ -240,7 +242,9 @@ class SqlAlchemyGateRepository:
             )
         )
         section_id = launch.sis_section_id or (
-            section_for_context(connect(), launch.context_id) if launch.context_id else None
+            self._read(partial(section_for_context, context_id=launch.context_id))
+            if launch.context_id
+            else None
         )
         registration: RegistrationState | None = None
         section: SectionInfo | None = None
@@ -266,9 +270,11 @@ class SqlAlchemyGateRepository:
         upcoming: tuple[SessionWindow, ...] = ()
         if section is None and section_id:
             # Refusal path (not registered here): the section and later sessions of its course.
-            section = _section_by_id(connect(), section_id)
+            section = self._read(partial(_section_by_id, sis_id=section_id))
             if section is not None and registration is None:
-                upcoming = _sessions_offering(connect(), section.course_code)
+                upcoming = self._read(
+                    partial(_sessions_offering, course_code=section.course_code)
+                )
         own_start = section.session.starts_on if section and section.session else None
         earlier = [d for d in starts if own_start is None or d < own_start]
         student = student_rows[0] if student_rows else None

@@ -23,8 +23,8 @@ import os
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from sqlalchemy import Connection, Engine, event
 from sqlalchemy.exc import DBAPIError
@@ -125,19 +125,6 @@ class StatementConnections:
         finally:
             if locked:
                 writelock_release(conn)
-
-    @contextmanager
-    def lazy(self) -> Iterator[Callable[[], Connection]]:
-        """``connection()``, entered only if and when the block first calls what it yields."""
-        with ExitStack() as stack:
-            opened: list[Connection] = []
-
-            def connect() -> Connection:
-                if not opened:
-                    opened.append(stack.enter_context(self.connection()))
-                return opened[0]
-
-            yield connect
 
     def close_all(self) -> None:
         with self._lock:
