@@ -215,15 +215,14 @@ class SqlAlchemyGateRepository:
         thread's statement connection: no transaction, no write lock, no pool checkout.
         """
         identity = _identity(platform_id, launch)
+        rows: Sequence[Any]
         if (
             isinstance(prefetched, Prefetched)
             and prefetched.companion.name == ("gate-facts", link_by_email)
             and prefetched.companion.params == identity
         ):
-            rows: Sequence[Any] | None = prefetched.rows
+            rows = prefetched.rows
         else:
-            rows = None
-        if rows is None:
             rows = self._read(partial(_FACTS[link_by_email].rows, params=identity))
         return self._facts(rows, launch)
 
