@@ -5,8 +5,9 @@ from __future__ import annotations
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from sqlalchemy import text
 
-from lti_bridge.adapters.db.engine import alembic_config, current_revision, upgrade
+from lti_bridge.adapters.db.engine import alembic_config, current_revision, make_engine, upgrade
 from lti_bridge.adapters.db.tables import metadata
 
 
@@ -32,3 +33,24 @@ def test_every_migration_downgrades_and_upgrades_again_to_the_same_schema(engine
     assert current_revision(engine) is None
     upgrade(engine)
     assert differences(engine) == []
+
+
+def test_tables_updated_in_place_leave_room_for_heap_only_updates_on_postgresql(pg_database):
+    # PostgreSQL only: SQLite has no fill factor, and the migration step skips it.
+    engine = make_engine(pg_database)
+    try:
+        with engine.connect() as conn:
+            options = dict(
+                conn.execute(
+                    text(
+                        "SELECT relname, reloptions FROM pg_class WHERE relname IN "
+                        "('registrations', 'sis_students', 'learners', 'lti_store')"
+                    )
+                ).all()
+            )
+    finally:
+        engine.dispose()
+    assert options["registrations"] == ["fillfactor=80"]
+    assert options["sis_students"] == ["fillfactor=80"]
+    assert options["learners"] == ["fillfactor=80"]
+    assert options["lti_store"] is None
