@@ -13,6 +13,8 @@ What changes, and why:
   ignores ``azp``);
 - an unknown deployment is refused with a message that names it and the command that allows it;
 - launch data is kept only for deep linking, which needs it for the response.
+- the state consume can carry a read the launch needs next (the credit gate's facts) in the same
+  statement: built from the claims as sent, used only if the verified claims ask for the same.
 """
 
 from __future__ import annotations
