@@ -70,6 +70,11 @@ def test_redis_store_consumes_once():
     assert store.get_value("login-test-redis") == {"nonce": "n4"}
     assert store.consume("login-test-redis") == {"nonce": "n4"}
     assert store.consume("login-test-redis") is None
+    # A read cannot ride with a Redis GETDEL: the caller is told to read it itself.
+    store.set_value("login-test-redis", {"nonce": "n5"}, exp=60)
+    companion = Companion(name="other-key", build=_other_key, params={"other_key": "x"})
+    assert store.consume_with("login-test-redis", companion) == ({"nonce": "n5"}, None)
+    assert store.consume_with("login-test-redis", companion) == (None, None)
     client.close()
 
 
