@@ -6,8 +6,9 @@ from datetime import UTC, date, datetime
 
 import pytest
 from sqlalchemy import bindparam, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
+from lti_bridge.adapters.db.engine import make_engine
 from lti_bridge.adapters.db.raw import RawStatement
 from lti_bridge.adapters.db.tables import platforms, resource_links, sis_sessions, sis_students
 from lti_bridge.adapters.db.upsert import insert_or_update
@@ -125,3 +126,58 @@ def test_python_side_column_defaults_fill_what_a_call_leaves_out(engine):
         insert.execute(conn, {"sis_id": "s2", "created_at": NOW, "updated_at": NOW})
     with engine.connect() as conn:
         assert conn.execute(select(sis_students.c.hold_active)).scalar() is False
+
+
+_STUDENT = RawStatement(select(sis_students.c.email).where(sis_students.c.sis_id == bindparam("s")))
+
+
+def _add_student(conn, sis_id: str, email: str) -> None:
+    insert_or_update(
+        conn,
+        sis_students,
+        {"sis_id": sis_id, "email": email, "created_at": NOW, "updated_at": NOW},
+        keys=["sis_id"],
+        update=["email", "updated_at"],
+        returning=None,
+    )
+
+
+def test_a_statement_run_again_between_others_sees_what_they_wrote(engine):
+    # Each statement keeps its cursor on the connection; the results must not.
+    with engine.begin() as conn:
+        _add_student(conn, "s-1", "one@example.edu")
+        assert _STUDENT.rows(conn, {"s": "s-1"})[0].email == "one@example.edu"
+        _add_student(conn, "s-1", "uno@example.edu")
+        assert _STUDENT.rows(conn, {"s": "s-1"})[0].email == "uno@example.edu"
+        assert _STUDENT.rows(conn, {"s": "s-2"}) == []
+    with engine.connect() as conn:
+        assert _STUDENT.rows(conn, {"s": "s-1"})[0].email == "uno@example.edu"
+
+
+@pytest.fixture
+def pg_engine(pg_database):
+    """PostgreSQL only: SQLite has no server to drop a connection."""
+    eng = make_engine(pg_database)
+    yield eng
+    with eng.begin() as conn:
+        conn.execute(sis_students.delete().where(sis_students.c.sis_id == "s-3"))
+    eng.dispose()
+
+
+def test_a_statement_on_a_connection_the_server_dropped_fails_once_then_runs_again(pg_engine):
+    engine = pg_engine
+    with engine.begin() as conn:
+        _add_student(conn, "s-3", "three@example.edu")
+    with engine.connect() as conn:
+        assert _STUDENT.rows(conn, {"s": "s-3"})[0].email == "three@example.edu"
+        pid = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+        conn.rollback()
+        with engine.connect() as admin:
+            admin.exec_driver_sql(f"SELECT pg_terminate_backend({int(pid)})")
+            admin.commit()
+        with pytest.raises(DBAPIError) as failed:
+            _STUDENT.rows(conn, {"s": "s-3"})
+        assert failed.value.connection_invalidated
+        conn.rollback()
+        # A new server connection, with a cursor of its own.
+        assert _STUDENT.rows(conn, {"s": "s-3"})[0].email == "three@example.edu"
