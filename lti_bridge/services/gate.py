@@ -41,7 +41,10 @@ class GateRepository(Protocol):
         registered in the section: none when ``prefetched`` holds them."""
         ...
 
-    def record_first_access(self, registration_sis_id: str, now: datetime) -> bool: ...
+    def record_first_access(self, registration_sis_id: str, now: datetime) -> bool:
+        """Record the first opening of the registration's restricted content, committed durably
+        at once (no unit-of-work commit needed); False when one was recorded before."""
+        ...
 
 
 def decide(

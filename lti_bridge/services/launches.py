@@ -45,5 +45,4 @@ def record_launch(
             decision = decide(facts, settings=gate, now=now)
             if decision.first_access and facts.registration is not None:
                 uow.gate.record_first_access(facts.registration.sis_id, now)
-                uow.commit()
     return LaunchRecord(learner_id, decision)

@@ -214,15 +214,13 @@ class SqlAlchemyGateRepository:
         for this launch's learner, else one statement (two more on the refusal path) on the
         thread's statement connection: no transaction, no write lock, no pool checkout.
         """
-        identity = _identity(platform_id, launch)
         rows: Sequence[Any]
-        if (
-            isinstance(prefetched, Prefetched)
-            and prefetched.companion.name == ("gate-facts", link_by_email)
-            and prefetched.companion.params == identity
+        if isinstance(prefetched, Prefetched) and prefetched.companion == facts_companion(
+            platform_id, launch, link_by_email=link_by_email
         ):
             rows = prefetched.rows
         else:
+            identity = _identity(platform_id, launch)
             rows = self._read(partial(_FACTS[link_by_email].rows, params=identity))
         return self._facts(rows, launch)
 

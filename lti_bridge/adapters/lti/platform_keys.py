@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any
 
 import requests
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -24,21 +24,16 @@ from lti_bridge.domain.errors import LaunchError
 _MAX_AGE = re.compile(r"max-age\s*=\s*(\d+)", re.IGNORECASE)
 
 
-class _Key(NamedTuple):
-    jwk: jwk.JWK
-    #: The key parsed for ``cryptography``'s verify once per fetch; None unless it is RSA.
-    rsa: rsa.RSAPublicKey | None
-
-
-def _parsed(item: dict[str, Any]) -> _Key:
+def _parsed(item: dict[str, Any]) -> rsa.RSAPublicKey | None:
+    """A JWK parsed once per fetch for ``cryptography``'s verify; None unless it is RSA."""
     key = jwk.JWK(**item)
     public = key.get_op_key("verify") if key.get("kty") == "RSA" else None
-    return _Key(key, public if isinstance(public, rsa.RSAPublicKey) else None)
+    return public if isinstance(public, rsa.RSAPublicKey) else None
 
 
 @dataclass
 class _KeySet:
-    keys: dict[str, _Key]
+    keys: dict[str, rsa.RSAPublicKey | None]
     expires_at: float
     fetched_at: float
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -63,8 +58,8 @@ class PlatformKeyCache:
         self._lock = threading.Lock()
 
     def rsa_key(self, key_set_url: str, kid: str) -> rsa.RSAPublicKey:
-        """The RSA public key ``kid``, ready for ``cryptography``'s verify."""
-        public = self._find(key_set_url, kid).rsa
+        """The RSA public key ``kid`` from ``key_set_url``, fetching only when needed."""
+        public = self._find(key_set_url, kid)
         if public is None:
             raise LaunchError(
                 f"the platform key {kid!r} in {key_set_url} is not an RSA key",
@@ -72,11 +67,7 @@ class PlatformKeyCache:
             )
         return public
 
-    def key(self, key_set_url: str, kid: str) -> jwk.JWK:
-        """Return the platform key ``kid`` from ``key_set_url``, fetching only when needed."""
-        return self._find(key_set_url, kid).jwk
-
-    def _find(self, key_set_url: str, kid: str) -> _Key:
+    def _find(self, key_set_url: str, kid: str) -> rsa.RSAPublicKey | None:
         now = self._clock()
         entry = self._sets.get(key_set_url)
         if entry is not None and now < entry.expires_at and kid in entry.keys:
@@ -117,7 +108,7 @@ class PlatformKeyCache:
                 public_message="The tool could not check this launch's signature.",
                 admin_hint="Check that the platform's key set URL is reachable from the tool.",
             ) from exc
-        keys: dict[str, _Key] = {}
+        keys: dict[str, rsa.RSAPublicKey | None] = {}
         for item in document.get("keys", []) if isinstance(document, dict) else []:
             if not isinstance(item, dict) or not item.get("kid") or item.get("use") == "enc":
                 continue
