@@ -47,9 +47,7 @@ class GateRepository(Protocol):
         ...
 
 
-def decide(
-    facts: GateFacts, *, settings: GateSettings, now: datetime
-) -> Decision:
+def decide(facts: GateFacts, *, settings: GateSettings, now: datetime) -> Decision:
     """Apply the credit policy (DOMAIN R1-R4, R8, R14, R15) to gathered facts."""
     return credit_access(
         learner=facts.learner,

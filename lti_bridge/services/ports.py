@@ -9,6 +9,7 @@ from typing import Protocol, Self
 from lti_bridge.domain.model import LaunchContext, PlatformRegistration
 from lti_bridge.services.catalog_ports import CatalogRepository
 from lti_bridge.services.gate import GateRepository
+from lti_bridge.services.roster import RosterRepository
 from lti_bridge.services.sis_ports import SisRepository
 
 
@@ -27,6 +28,7 @@ class UnitOfWork(Protocol):
     sis: SisRepository
     catalog: CatalogRepository
     gate: GateRepository
+    roster: RosterRepository
 
     def __enter__(self) -> Self: ...
 

@@ -26,6 +26,7 @@ from lti_bridge.domain.errors import LaunchError, ValidationError
 from lti_bridge.domain.model import LaunchContext, LinkAccess, MessageType
 from lti_bridge.domain.policy import Decision
 from lti_bridge.services.launches import record_launch
+from lti_bridge.services.roster import ADVISORY_LABELS, REASON_LABELS, credit_roster
 from lti_bridge.web import csrf
 from lti_bridge.web.context import public_base_url, services
 from lti_bridge.web.onboarding import is_onboarding_launch, onboarding_launch
@@ -189,10 +190,37 @@ def launch() -> ResponseReturnValue:
     if context.message_type is MessageType.DEEP_LINKING:
         return _deep_linking_picker(context, message.get_launch_id())
     if context.is_staff:
-        return render_template("lti/section.html", launch=context)
+        return _credit_roster(context, message.platform_id)
     if is_onboarding_launch(context):
         return onboarding_launch(context, message.platform_id)
     return _learner_view(context, decision)
+
+
+def _credit_roster(context: LaunchContext, platform_id: int) -> ResponseReturnValue:
+    """Staff see the section's credit roster: each learner's registration, tuition, onboarding,
+    hold, first access and load advice, and whether the gate opens for them now."""
+    svc = services()
+    with svc.uow() as uow:
+        roster = credit_roster(
+            context,
+            platform_id=platform_id,
+            repository=uow.roster,
+            settings=svc.gate_settings.current(),
+            now=svc.clock(),
+            link_by_email=svc.settings.link_learners_by_email,
+        )
+    response = make_response(
+        render_template(
+            "lti/roster.html",
+            launch=context,
+            roster=roster,
+            reason_labels=REASON_LABELS,
+            advisory_labels=ADVISORY_LABELS,
+        )
+    )
+    # Other people's tuition and holds: never kept by a browser or a proxy.
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 def _safe_content_url(context: LaunchContext) -> str | None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from functools import partial
 from typing import Any, TypeVar
@@ -76,35 +76,42 @@ def _facts_select(anchor: FromClause, *, by_email: bool) -> Select[Any]:
         learners.c.platform_id == bindparam("platform_id", type_=Integer),
         learners.c.sub == bindparam("sub", type_=String),
     )
+    return select(*FACT_COLUMNS).select_from(
+        with_registrations(anchor.outerjoin(learners, own_learner).outerjoin(sis_students, match))
+    )
+
+
+#: What the policy needs of a student, row by row: one row per registration.
+FACT_COLUMNS = (
+    learners.c.onboarding_passed_at.label("learner_onboarding_passed_at"),
+    sis_students.c.sis_id.label("student_sis_id"),
+    sis_students.c.platform_user_id,
+    sis_students.c.hold_active,
+    sis_students.c.hold_reason,
+    sis_students.c.onboarding_passed_at,
+    registrations.c.sis_id.label("registration_sis_id"),
+    registrations.c.section_sis_id,
+    registrations.c.status,
+    registrations.c.tuition_status,
+    registrations.c.enrolled_at,
+    registrations.c.first_restricted_access_at,
+    sis_sections.c.course_code,
+    sis_sections.c.credit_hours,
+    sis_sections.c.session_code,
+    sis_sessions.c.starts_on,
+    sis_sessions.c.ends_on,
+    sis_sessions.c.enrollment_opens_at,
+    sis_sessions.c.enrollment_closes_at,
+)
+
+
+def with_registrations(students: FromClause) -> FromClause:
+    """``students`` (a FROM holding ``sis_students``) outer-joined to each student's
+    registrations, their sections and sessions: what ``FACT_COLUMNS`` reads."""
     return (
-        select(
-            learners.c.onboarding_passed_at.label("learner_onboarding_passed_at"),
-            sis_students.c.sis_id.label("student_sis_id"),
-            sis_students.c.platform_user_id,
-            sis_students.c.hold_active,
-            sis_students.c.hold_reason,
-            sis_students.c.onboarding_passed_at,
-            registrations.c.sis_id.label("registration_sis_id"),
-            registrations.c.section_sis_id,
-            registrations.c.status,
-            registrations.c.tuition_status,
-            registrations.c.enrolled_at,
-            registrations.c.first_restricted_access_at,
-            sis_sections.c.course_code,
-            sis_sections.c.credit_hours,
-            sis_sections.c.session_code,
-            sis_sessions.c.starts_on,
-            sis_sessions.c.ends_on,
-            sis_sessions.c.enrollment_opens_at,
-            sis_sessions.c.enrollment_closes_at,
-        )
-        .select_from(
-            anchor.outerjoin(learners, own_learner)
-            .outerjoin(sis_students, match)
-            .outerjoin(registrations, registrations.c.student_sis_id == sis_students.c.sis_id)
-            .outerjoin(sis_sections, sis_sections.c.sis_id == registrations.c.section_sis_id)
-            .outerjoin(sis_sessions, sis_sessions.c.code == sis_sections.c.session_code)
-        )
+        students.outerjoin(registrations, registrations.c.student_sis_id == sis_students.c.sis_id)
+        .outerjoin(sis_sections, sis_sections.c.sis_id == registrations.c.section_sis_id)
+        .outerjoin(sis_sessions, sis_sessions.c.code == sis_sections.c.session_code)
     )
 
 
@@ -243,47 +250,16 @@ class SqlAlchemyGateRepository:
             if launch.context_id
             else None
         )
-        registration: RegistrationState | None = None
-        section: SectionInfo | None = None
-        others: list[tuple[str, str]] = []
-        starts: list[date] = []
-        for row in student_rows:
-            if row.registration_sis_id is None:
-                continue
-            if row.section_sis_id == section_id:
-                registration = RegistrationState(
-                    row.registration_sis_id,
-                    row.status,
-                    row.tuition_status,
-                    _aware(row.enrolled_at),
-                    _aware(row.first_restricted_access_at),
-                )
-                if row.course_code is not None:
-                    section = _section(row, section_id)
-            elif row.status == RegistrationStatus.REGISTERED and row.session_code:
-                others.append((row.session_code, row.course_code))
-            if row.status == RegistrationStatus.REGISTERED and row.starts_on is not None:
-                starts.append(row.starts_on)
+        found = registrations_of(student_rows, section_id)
+        section = found.section
         upcoming: tuple[SessionWindow, ...] = ()
         if section is None and section_id:
             # Refusal path (not registered here): the section and later sessions of its course.
-            section = self._read(partial(_section_by_id, sis_id=section_id))
-            if section is not None and registration is None:
-                upcoming = self._read(
-                    partial(_sessions_offering, course_code=section.course_code)
-                )
-        own_start = section.session.starts_on if section and section.session else None
-        earlier = [d for d in starts if own_start is None or d < own_start]
-        student = student_rows[0] if student_rows else None
-        learner = LearnerState(
-            student_sis_id=student.student_sis_id if student is not None else None,
-            onboarding_passed=onboarding,
-            hold_active=bool(student is not None and student.hold_active),
-            hold_reason=student.hold_reason if student is not None else None,
-            other_registrations=tuple(others),
-            first_session_starts_on=min(earlier) if earlier else None,
-        )
-        return GateFacts(learner, section, registration, upcoming)
+            section = self._read(partial(section_by_id, sis_id=section_id))
+            if section is not None and found.registration is None:
+                upcoming = self._read(partial(_sessions_offering, course_code=section.course_code))
+        learner = learner_state(student_rows, found, section, onboarding_passed=onboarding)
+        return GateFacts(learner, section, found.registration, upcoming)
 
     def record_first_access(self, registration_sis_id: str, now: datetime) -> bool:
         """Record the first opening of restricted content (DOMAIN R9); later ones change nothing.
@@ -306,7 +282,8 @@ _SECTIONS_OF_COURSE = RawStatement(
 )
 
 
-def _section_by_id(conn: Connection, sis_id: str) -> SectionInfo | None:
+def section_by_id(conn: Connection, sis_id: str) -> SectionInfo | None:
+    """The section with its session, as the policy sees it; None when the SIS never named it."""
     rows = _SECTION_BY_ID.rows(conn, {"sis_id": sis_id})
     return _section(rows[0], sis_id) if rows else None
 
@@ -315,6 +292,70 @@ def _sessions_offering(conn: Connection, course_code: str) -> tuple[SessionWindo
     rows = _SECTIONS_OF_COURSE.rows(conn, {"course": course_code})
     windows = {row.session_code: _session(row) for row in rows}
     return tuple(w for w in windows.values() if w is not None)
+
+
+@dataclass(frozen=True)
+class StudentRegistrations:
+    """One student's registrations as the policy needs them, seen from one section."""
+
+    #: The registration in the section, if any.
+    registration: RegistrationState | None
+    #: The section, when the registration's row carried it.
+    section: SectionInfo | None
+    #: Other active registrations as (session code, course code) (R14, R15).
+    others: tuple[tuple[str, str], ...]
+    #: Start dates of the sessions of every active registration.
+    starts: tuple[date, ...]
+
+
+def registrations_of(rows: Sequence[Any], section_id: str | None) -> StudentRegistrations:
+    """Read one student's rows (registrations joined to sections and sessions; a registration
+    may repeat) as seen from the section ``section_id``."""
+    registration: RegistrationState | None = None
+    section: SectionInfo | None = None
+    others: list[tuple[str, str]] = []
+    starts: list[date] = []
+    seen: set[str] = set()
+    for row in rows:
+        if row.registration_sis_id is None or row.registration_sis_id in seen:
+            continue
+        seen.add(row.registration_sis_id)
+        if row.section_sis_id == section_id:
+            registration = RegistrationState(
+                row.registration_sis_id,
+                row.status,
+                row.tuition_status,
+                _aware(row.enrolled_at),
+                _aware(row.first_restricted_access_at),
+            )
+            if row.course_code is not None and section_id is not None:
+                section = _section(row, section_id)
+        elif row.status == RegistrationStatus.REGISTERED and row.session_code:
+            others.append((row.session_code, row.course_code))
+        if row.status == RegistrationStatus.REGISTERED and row.starts_on is not None:
+            starts.append(row.starts_on)
+    return StudentRegistrations(registration, section, tuple(others), tuple(starts))
+
+
+def learner_state(
+    student_rows: Sequence[Any],
+    found: StudentRegistrations,
+    section: SectionInfo | None,
+    *,
+    onboarding_passed: bool,
+) -> LearnerState:
+    """The policy's view of one student: SIS record, holds, onboarding and other courses."""
+    own_start = section.session.starts_on if section and section.session else None
+    earlier = [d for d in found.starts if own_start is None or d < own_start]
+    student = student_rows[0] if student_rows else None
+    return LearnerState(
+        student_sis_id=student.student_sis_id if student is not None else None,
+        onboarding_passed=onboarding_passed,
+        hold_active=bool(student is not None and student.hold_active),
+        hold_reason=student.hold_reason if student is not None else None,
+        other_registrations=found.others,
+        first_session_starts_on=min(earlier) if earlier else None,
+    )
 
 
 def _best_student(rows: Sequence[Any], launch: LaunchContext) -> list[Any]:

@@ -68,8 +68,9 @@ class SqlAlchemyOnboardingRepository:
 
     def _learner(self, platform_id: int, learner_sub: str) -> Any:
         return self.conn.execute(
-            select(learners.c.id, learners.c.person_sourcedid, learners.c.onboarding_passed_at)
-            .where(learners.c.platform_id == platform_id, learners.c.sub == learner_sub)
+            select(
+                learners.c.id, learners.c.person_sourcedid, learners.c.onboarding_passed_at
+            ).where(learners.c.platform_id == platform_id, learners.c.sub == learner_sub)
         ).first()
 
     def passed_at(self, platform_id: int, learner_sub: str) -> datetime | None:

@@ -13,10 +13,11 @@ from lti_bridge.adapters.db.gate_repository import SqlAlchemyGateRepository
 from lti_bridge.adapters.db.lti_repository import SqlAlchemyLtiRepository
 from lti_bridge.adapters.db.onboarding_repository import SqlAlchemyOnboardingRepository
 from lti_bridge.adapters.db.recent import RecentWrites
+from lti_bridge.adapters.db.roster_repository import SqlAlchemyRosterRepository
 from lti_bridge.adapters.db.sis_repository import SqlAlchemySisRepository
 from lti_bridge.adapters.db.statements import StatementConnections
 
-_REPOSITORIES = ("lti", "gate", "sis", "onboarding", "catalog")
+_REPOSITORIES = ("lti", "gate", "roster", "sis", "onboarding", "catalog")
 
 
 class SqlAlchemyUnitOfWork:
@@ -74,6 +75,10 @@ class SqlAlchemyUnitOfWork:
     @cached_property
     def gate(self) -> SqlAlchemyGateRepository:
         return SqlAlchemyGateRepository(self._statements)
+
+    @cached_property
+    def roster(self) -> SqlAlchemyRosterRepository:
+        return SqlAlchemyRosterRepository(lambda: self.conn)
 
     @cached_property
     def sis(self) -> SqlAlchemySisRepository:

@@ -251,8 +251,7 @@ class HardenedMessageLaunch(MessageLaunch):  # type: ignore[type-arg]
         if not login:
             raise _refused(
                 "state unknown, expired or already used",
-                "This launch has expired or was already used. Please launch again from the "
-                "course.",
+                "This launch has expired or was already used. Please launch again from the course.",
             )
         if not cookie_ok and not hmac.compare_digest(
             _digest(self._storage_proof or "").encode(), str(login.get("proof_digest")).encode()

@@ -1,0 +1,105 @@
+"""The credit roster's reads: a section's registrations, each with what the gate would see.
+
+One query for the whole section: its registrations' students, each student's registrations
+across the program (for the load advisories, R14 and R15), and the ``learners`` rows of the
+launch's own platform that are that student (for names and onboarding read from the platform's
+gradebook). Another platform's learners never appear.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from itertools import groupby
+from operator import attrgetter
+from typing import Any
+
+from sqlalchemy import Connection, Integer, String, and_, bindparam, func, or_, select
+
+from lti_bridge.adapters.db.catalog_repository import section_for_context
+from lti_bridge.adapters.db.gate_repository import (
+    FACT_COLUMNS,
+    learner_state,
+    registrations_of,
+    section_by_id,
+    with_registrations,
+)
+from lti_bridge.adapters.db.tables import learners, registrations, sis_students
+from lti_bridge.domain.policy import SectionInfo
+from lti_bridge.services.gate import GateFacts
+from lti_bridge.services.roster import RosterStudent
+
+_IN_SECTION = registrations.alias("in_section")
+
+
+def _roster_select(*, by_email: bool) -> Any:
+    platform_learner = and_(
+        learners.c.platform_id == bindparam("platform_id", type_=Integer),
+        or_(
+            learners.c.person_sourcedid == sis_students.c.sis_id,
+            learners.c.sub == sis_students.c.platform_user_id,
+            *(
+                [func.lower(learners.c.email) == func.lower(sis_students.c.email)]
+                if by_email
+                else []
+            ),
+        ),
+    )
+    students = _IN_SECTION.join(
+        sis_students, sis_students.c.sis_id == _IN_SECTION.c.student_sis_id
+    ).outerjoin(learners, platform_learner)
+    return (
+        select(
+            *FACT_COLUMNS,
+            learners.c.name.label("learner_name"),
+            sis_students.c.email.label("student_email"),
+        )
+        .select_from(with_registrations(students))
+        .where(_IN_SECTION.c.section_sis_id == bindparam("section", type_=String))
+        .order_by(sis_students.c.sis_id)
+    )
+
+
+_ROSTER = {by_email: _roster_select(by_email=by_email) for by_email in (False, True)}
+
+
+class SqlAlchemyRosterRepository:
+    def __init__(self, connect: Callable[[], Connection]) -> None:
+        self._connect = connect
+
+    def section_for_context(self, context_id: str) -> str | None:
+        return section_for_context(self._connect(), context_id)
+
+    def section(self, sis_id: str) -> SectionInfo | None:
+        return section_by_id(self._connect(), sis_id)
+
+    def students(
+        self, platform_id: int, section: SectionInfo, *, link_by_email: bool
+    ) -> list[RosterStudent]:
+        rows = self._connect().execute(
+            _ROSTER[link_by_email], {"platform_id": platform_id, "section": section.sis_id}
+        )
+        return [
+            _student(list(student_rows), section)
+            for _, student_rows in groupby(rows, key=attrgetter("student_sis_id"))
+        ]
+
+
+def _student(rows: list[Any], section: SectionInfo) -> RosterStudent:
+    found = registrations_of(rows, section.sis_id)
+    # Onboarding passed in the SIS, or read from this platform's gradebook (R2).
+    onboarding = any(
+        r.onboarding_passed_at is not None or r.learner_onboarding_passed_at is not None
+        for r in rows
+    )
+    names = sorted({r.learner_name for r in rows if r.learner_name})
+    first = rows[0]
+    return RosterStudent(
+        student_sis_id=first.student_sis_id,
+        name=names[0] if names else None,
+        email=first.student_email,
+        facts=GateFacts(
+            learner_state(rows, found, section, onboarding_passed=onboarding),
+            section,
+            found.registration,
+        ),
+    )
