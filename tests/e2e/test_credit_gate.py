@@ -127,6 +127,17 @@ def test_the_exam_opens_exactly_when_registration_tuition_and_onboarding_allow(
     sis.send("tuition.paid", student=learner.person_sourcedid, tuition="paid")
     assert open_exam(page, lms) == (200, [])
 
+    # The instructor's launch of the same exam shows the credit roster: the learner, by name,
+    # open, with the first opening recorded (R9).
+    page.goto(lms.issuer + "/")
+    page.click("#launch-final-exam-instructor")
+    page.wait_for_selector("#roster")
+    row = f"#roster tr[data-student='{learner.person_sourcedid}']"
+    assert page.get_attribute(row, "data-access") == "open"
+    assert learner.name in page.text_content(row)
+    assert page.text_content(row + " td:nth-child(7)").endswith(" UTC")
+    assert page.eval_on_selector_all("#roster tbody tr", "rows => rows.length") == 1
+
 
 def test_open_material_stays_open_to_a_learner_the_gate_refuses(
     page: Any, tool: ServedTool, lms: DevPlatform
