@@ -148,6 +148,7 @@ def credit_roster(
     entries.sort(
         key=lambda e: (
             _ORDER.get(e.registration.status, 1),
+            e.name is None,
             (e.name or "").casefold(),
             e.student_sis_id,
         )
