@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
-from functools import partial
+from functools import lru_cache, partial
 from typing import Any, TypeVar
 
 from sqlalchemy import (
@@ -193,16 +193,61 @@ def _aware(value: datetime | None) -> datetime | None:
 
 
 def _session(row: Any) -> SessionWindow | None:
-    if row.starts_on is None:
-        return None
-    opens, closes = _aware(row.enrollment_opens_at), _aware(row.enrollment_closes_at)
-    if opens is None or closes is None:
-        return default_window(row.session_code, row.starts_on, row.ends_on)
-    return SessionWindow(row.session_code, row.starts_on, row.ends_on, opens, closes)
+    return _session_window(
+        row.session_code,
+        row.starts_on,
+        row.ends_on,
+        row.enrollment_opens_at,
+        row.enrollment_closes_at,
+    )
 
 
 def _section(row: Any, sis_id: str) -> SectionInfo:
-    return SectionInfo(sis_id, row.course_code, int(row.credit_hours), _session(row))
+    return _section_info(
+        sis_id,
+        row.course_code,
+        row.credit_hours,
+        row.session_code,
+        row.starts_on,
+        row.ends_on,
+        row.enrollment_opens_at,
+        row.enrollment_closes_at,
+    )
+
+
+# Sections and sessions as the policy sees them, built once per distinct set of stored values:
+# the same few sections come back launch after launch, and building one (time zones checked,
+# window validated) costs more than the rest of a decision. The values are the whole key, so a
+# changed session is a new entry, never a stale one.
+@lru_cache(maxsize=4096)
+def _section_info(
+    sis_id: str,
+    course_code: str,
+    credit_hours: int,
+    session_code: str | None,
+    starts_on: date | None,
+    ends_on: date | None,
+    opens_at: datetime | None,
+    closes_at: datetime | None,
+) -> SectionInfo:
+    session = _session_window(session_code, starts_on, ends_on, opens_at, closes_at)
+    return SectionInfo(sis_id, course_code, int(credit_hours), session)
+
+
+@lru_cache(maxsize=4096)
+def _session_window(
+    code: str | None,
+    starts_on: date | None,
+    ends_on: date | None,
+    opens_at: datetime | None,
+    closes_at: datetime | None,
+) -> SessionWindow | None:
+    if code is None or starts_on is None or ends_on is None:
+        return None
+    opens, closes = _aware(opens_at), _aware(closes_at)
+    if opens is None or closes is None:
+        return default_window(code, starts_on, ends_on)
+    return SessionWindow(code, starts_on, ends_on, opens, closes)
 
 
 class SqlAlchemyGateRepository:
