@@ -71,6 +71,8 @@ class CatalogSection:
     #: (category, weight) in file order, as fractions summing to 1 even when written as percent.
     weights: tuple[tuple[str, float], ...]
     non_credit_context_id: str | None = None
+    #: The issuer of the platform whose contexts these are; None for any registered platform.
+    issuer: str | None = None
 
 
 @dataclass(frozen=True)
@@ -89,9 +91,15 @@ class Catalog:
         """Return the section with this SIS id, if the catalog has it."""
         return next((s for s in self.sections if s.sis_id == sis_id), None)
 
-    def section_for_context(self, context_id: str) -> CatalogSection | None:
-        """Return the section whose for-credit platform context this is (CONTRACT §3)."""
-        return next((s for s in self.sections if s.for_credit_context_id == context_id), None)
+    def section_for_context(self, context_id: str, issuer: str) -> CatalogSection | None:
+        """Return the section whose for-credit context this is on the platform ``issuer``
+        (CONTRACT §3): a section naming that platform first, then one naming none."""
+        matches = [
+            s
+            for s in self.sections
+            if s.for_credit_context_id == context_id and s.issuer in (issuer, None)
+        ]
+        return min(matches, key=lambda s: s.issuer is None, default=None)
 
     def section_info(self, sis_id: str) -> SectionInfo | None:
         """Return the section as the credit gate sees it."""
@@ -480,9 +488,10 @@ def _section(
             "grade_scale",
             "weights",
         ),
-        optional=("non_credit_context_id",),
+        optional=("non_credit_context_id", "issuer"),
     )
     sis_id = _text(table, "sis_id", path, problems)
+    issuer = _url(table, "issuer", path, problems)
     course_code = _text(table, "course_code", path, problems)
     session_code = _text(table, "session", path, problems)
     if session_code is not None and session_code not in session_codes:
@@ -509,7 +518,15 @@ def _section(
     ):
         return table, None
     return table, CatalogSection(
-        sis_id, course_code, session_code, credit_hours, for_credit, scale, weights, non_credit
+        sis_id,
+        course_code,
+        session_code,
+        credit_hours,
+        for_credit,
+        scale,
+        weights,
+        non_credit,
+        issuer,
     )
 
 
@@ -519,9 +536,12 @@ def _unique(
     key: str,
     what: str,
     problems: _Problems,
+    *,
+    within: str | None = None,
 ) -> None:
-    """Report each repeated value of ``key``, pointing at its first use."""
-    first_seen: dict[str, int] = {}
+    """Report each repeated value of ``key`` (among tables with the same ``within`` value, if
+    given), pointing at its first use."""
+    first_seen: dict[tuple[object, str], int] = {}
     for index, table in tables:
         if table is None:
             continue
@@ -529,13 +549,16 @@ def _unique(
         if not isinstance(raw, str) or not raw.strip():
             continue
         value = raw.strip()
-        if value in first_seen:
+        scope = table.get(within) if within is not None else None
+        if (scope, value) in first_seen:
+            where = f" on {scope}" if scope is not None else ""
             problems.add(
                 f"{list_name}[{index}].{key}",
-                f"{value!r} is already the {what} of {list_name}[{first_seen[value]}]",
+                f"{value!r} is already the {what}{where} of "
+                f"{list_name}[{first_seen[scope, value]}]",
             )
         else:
-            first_seen[value] = index
+            first_seen[scope, value] = index
 
 
 def parse_catalog(data: Mapping[str, object]) -> Catalog:
@@ -583,8 +606,15 @@ def parse_catalog(data: Mapping[str, object]) -> Catalog:
             sections.append(section)
     _unique(section_tables, "sections", "sis_id", "SIS id", problems)
     # The catalog maps a launch's platform context to its section; two sections on one
-    # context would make that mapping a guess.
-    _unique(section_tables, "sections", "for_credit_context_id", "for-credit context", problems)
+    # context of one platform would make that mapping a guess.
+    _unique(
+        section_tables,
+        "sections",
+        "for_credit_context_id",
+        "for-credit context",
+        problems,
+        within="issuer",
+    )
 
     if problems:
         raise problems.error()

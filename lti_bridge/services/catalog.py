@@ -45,12 +45,14 @@ def settings_document(catalog: Catalog) -> dict[str, object]:
     }
 
 
-def _context_clashes(catalog: Catalog, owners: dict[str, str]) -> ValidationError | None:
+def _context_clashes(
+    catalog: Catalog, owners: dict[tuple[str, str | None], str]
+) -> ValidationError | None:
     """Return an error naming each for-credit context a section outside the file already holds."""
     in_file = {section.sis_id for section in catalog.sections}
     problems: dict[str, str] = {}
     for index, section in enumerate(catalog.sections):
-        owner = owners.get(section.for_credit_context_id)
+        owner = owners.get((section.for_credit_context_id, section.issuer))
         # A section in the file gives its old context up in this same import, so moving a
         # context from one listed section to another is no clash.
         if owner is not None and owner not in in_file:
@@ -73,7 +75,7 @@ def import_catalog(catalog: Catalog, *, uow: UnitOfWork, now: datetime) -> Impor
     """Write the catalog's sessions, sections, offerings and settings in one transaction."""
     with uow:
         owners = uow.catalog.context_owners(
-            [section.for_credit_context_id for section in catalog.sections]
+            [(section.for_credit_context_id, section.issuer) for section in catalog.sections]
         )
         clash = _context_clashes(catalog, owners)
         if clash is not None:

@@ -11,8 +11,11 @@ from lti_bridge.domain.policy import SessionWindow
 
 
 class CatalogRepository(Protocol):
-    def context_owners(self, context_ids: Collection[str]) -> dict[str, str]:
-        """Map each of these for-credit contexts that an offering holds to that section's id."""
+    def context_owners(
+        self, contexts: Collection[tuple[str, str | None]]
+    ) -> dict[tuple[str, str | None], str]:
+        """Map each of these (for-credit context, platform issuer or None for any platform) that
+        an offering holds to that section's id."""
         ...
 
     def save_session(self, session: SessionWindow) -> bool:

@@ -80,8 +80,8 @@ class Roster:
 
 
 class RosterRepository(Protocol):
-    def section_for_context(self, context_id: str) -> str | None:
-        """The SIS section the catalog maps the platform context to."""
+    def section_for_context(self, context_id: str, issuer: str) -> str | None:
+        """The SIS section the catalog maps the context of the platform ``issuer`` to."""
         ...
 
     def section(self, sis_id: str) -> SectionInfo | None: ...
@@ -104,7 +104,9 @@ def roster_section(
     and holds.
     """
     section_id = launch.course_section_sourcedid or (
-        repository.section_for_context(launch.context_id) if launch.context_id else None
+        repository.section_for_context(launch.context_id, launch.issuer)
+        if launch.context_id
+        else None
     )
     named = launch.custom.get("sis_section") or None
     return section_id, (named if named and named != section_id else None)

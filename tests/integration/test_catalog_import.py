@@ -21,6 +21,8 @@ from lti_bridge.adapters.db.tables import (
 )
 from tests.fixtures.sis_events import SECRET, deliver, registration_event
 
+LMS = "https://lms.example.edu"
+OTHER_LMS = "https://other-lms.example.org"
 EXAMPLE = Path(__file__).resolve().parents[2] / "config" / "catalog.example.toml"
 CATALOG_TABLES = (sis_sessions, sis_sections, offerings, catalog_settings)
 FIRST_IMPORT = datetime(2024, 1, 2, 9, 0, tzinfo=UTC)
@@ -291,16 +293,16 @@ def test_a_later_webhook_with_the_same_session_leaves_the_imported_rows_as_they_
 def test_the_gate_reads_the_settings_document_and_maps_contexts_to_sections(app, engine, clock):
     with engine.connect() as conn:
         assert read_catalog_settings(conn) is None
-        assert section_for_context(conn, "dtsa-5509-credit-2024s1") is None
+        assert section_for_context(conn, "dtsa-5509-credit-2024s1", LMS) is None
     imported(app)
     with engine.connect() as conn:
         document = read_catalog_settings(conn)
         assert document is not None
         assert document["university"]["payment_url"] == "https://bursar.example.edu/pay"
         assert document["onboarding"]["pass_threshold"] == 0.8
-        assert section_for_context(conn, "dtsa-5509-credit-2024s1") == "DTSA5509-100-2024S1"
-        assert section_for_context(conn, "csca-5622-open") == "CSCA5622-100-2024S2"
-        assert section_for_context(conn, "onboarding-ms-ds") is None
+        assert section_for_context(conn, "dtsa-5509-credit-2024s1", LMS) == "DTSA5509-100-2024S1"
+        assert section_for_context(conn, "csca-5622-open", LMS) == "CSCA5622-100-2024S2"
+        assert section_for_context(conn, "onboarding-ms-ds", LMS) is None
 
 
 def test_a_non_credit_context_shared_by_several_sections_prefers_a_for_credit_match(
@@ -317,8 +319,56 @@ def test_a_non_credit_context_shared_by_several_sections_prefers_a_for_credit_ma
     document["sections"].append(later)
     imported(app, write_json(tmp_path / "shared.json", document))
     with engine.connect() as conn:
-        assert section_for_context(conn, "dtsa-5509-open") == "DTSA5509-100-2024S2"
-        assert section_for_context(conn, "dtsa-5509-credit-2024s1") == "DTSA5509-100-2024S1"
+        assert section_for_context(conn, "dtsa-5509-open", LMS) == "DTSA5509-100-2024S2"
+        assert section_for_context(conn, "dtsa-5509-credit-2024s1", LMS) == "DTSA5509-100-2024S1"
+
+
+def test_a_section_naming_its_platform_maps_contexts_of_that_platform_only(
+    app, engine, clock, tmp_path
+):
+    # Two LMSs, each with a course "1234": one section per platform, and one for any platform.
+    document = example()
+    first, second = document["sections"]
+    document["sections"] = [
+        {**first, "for_credit_context_id": "1234", "issuer": LMS},
+        {**second, "for_credit_context_id": "1234", "issuer": OTHER_LMS,
+         "non_credit_context_id": None},
+    ]
+    del document["sections"][1]["non_credit_context_id"]
+    imported(app, write_json(tmp_path / "two-lms.json", document))
+    with engine.connect() as conn:
+        assert section_for_context(conn, "1234", LMS) == "DTSA5509-100-2024S1"
+        assert section_for_context(conn, "1234", OTHER_LMS) == "CSCA5622-100-2024S2"
+        assert section_for_context(conn, "1234", "https://third.example.org") is None
+        assert section_for_context(conn, "dtsa-5509-open", LMS) == "DTSA5509-100-2024S1"
+        assert section_for_context(conn, "dtsa-5509-open", OTHER_LMS) is None
+
+    # A section that names no platform answers for any, after a platform's own.
+    anywhere = {**document["sections"][0], "sis_id": "DTSA5509-200-2024S1"}
+    del anywhere["issuer"], anywhere["non_credit_context_id"]
+    document["sections"].append(anywhere)
+    imported(app, write_json(tmp_path / "any-lms.json", document))
+    with engine.connect() as conn:
+        assert section_for_context(conn, "1234", LMS) == "DTSA5509-100-2024S1"
+        assert section_for_context(conn, "1234", "https://third.example.org") == (
+            "DTSA5509-200-2024S1"
+        )
+
+
+def test_a_context_held_on_another_platform_is_no_clash(app, engine, clock, tmp_path):
+    document = example()
+    document["sections"][0]["issuer"] = LMS
+    imported(app, write_json(tmp_path / "first.json", document))
+    other = example()
+    other["sections"] = [{
+        **other["sections"][0], "sis_id": "DTSA5509-900-2024S1", "issuer": OTHER_LMS,
+    }]
+    imported(app, write_json(tmp_path / "other.json", other))
+    with engine.connect() as conn:
+        assert section_for_context(conn, "dtsa-5509-credit-2024s1", OTHER_LMS) == (
+            "DTSA5509-900-2024S1"
+        )
+        assert section_for_context(conn, "dtsa-5509-credit-2024s1", LMS) == "DTSA5509-100-2024S1"
 
 
 # --- files that are refused -----------------------------------------------------------------------

@@ -5,7 +5,9 @@ SIS facts arrive as signed webhooks; learners and staff launch through the scrip
 
 from __future__ import annotations
 
+import json
 import re
+import tomllib
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -162,6 +164,31 @@ def test_the_catalogs_mapping_of_the_context_names_the_section(
     )
 
     assert 'id="roster"' in page and 'data-student="110123456"' in page
+
+
+def test_a_context_mapped_for_another_platform_opens_no_roster(
+    app: Any, client: Any, platform: ScriptedPlatform, tmp_path: Path
+) -> None:
+    document = tomllib.loads(EXAMPLE_CATALOG.read_text())
+    document["sections"][0]["issuer"] = platform.issuer
+    path = tmp_path / "catalog.json"
+    path.write_text(json.dumps(document, default=str))
+    result = app.test_cli_runner().invoke(args=["catalog", "import", str(path)])
+    assert result.exit_code == 0, result.output
+    Sis(client).registration(tuition="paid")
+    course = {"id": "dtsa-5509-credit-2024s1", "label": "DTSA 5509"}
+    assert 'data-student="110123456"' in roster_page(platform, client, lis=REMOVE, context=course)
+
+    with scripted_platform() as other:
+        other.issuer = "https://other-lms.example.org"
+        other.register(app)
+        # The other LMS has a course with the same id: not the section the catalog maps.
+        page = roster_page(other, client, lis=REMOVE, context=course)
+        learner = other.launch(client, custom=dict(EXAM), context=course,
+                               lis={"person_sourcedid": "110123456"})
+
+    assert "is not linked to a for-credit section" in page and "110123456" not in page
+    assert "no_section" in learner.get_data(as_text=True)
 
 
 def test_an_unknown_section_and_an_empty_one_say_so(

@@ -196,7 +196,7 @@ def test_catalog_answers_the_gates_questions():
         "DTSA5509-100-2024S1", "DTSA 5509", 3, catalog.session("2024-S1")
     )
     assert catalog.section_info("nope") is None
-    context = catalog.section_for_context("dtsa-5509-credit-s2")
+    context = catalog.section_for_context("dtsa-5509-credit-s2", "https://lms.example.edu")
     assert context is not None
     assert context.sis_id == "DTSA5509-100-2024S2"
     assert [s.code for s in catalog.sessions_offering("DTSA 5509")] == ["2024-S1", "2024-S2"]
@@ -371,6 +371,28 @@ def test_repeated_section_ids_and_contexts_are_refused():
 
     assert "sections[0]" in problems["sections[2].sis_id"]
     assert "sections[0]" in problems["sections[2].for_credit_context_id"]
+
+
+def test_one_context_may_map_to_a_section_on_each_platform():
+    data = valid()
+    first, second = data["sections"]
+    first["issuer"] = "https://lms.example.edu"
+    second["issuer"] = "https://other-lms.example.org"
+    second["for_credit_context_id"] = first["for_credit_context_id"]
+
+    catalog = parse_catalog(data)
+
+    context = first["for_credit_context_id"]
+    mapped = catalog.section_for_context(context, "https://other-lms.example.org")
+    assert mapped is not None and mapped.sis_id == second["sis_id"]
+    assert catalog.section_for_context(context, "https://third.example.org") is None
+
+    second["issuer"] = first["issuer"]
+    assert problems_of(data)["sections[1].for_credit_context_id"] == (
+        f"{context!r} is already the for-credit context on https://lms.example.edu of sections[0]"
+    )
+    second["issuer"] = "not a url"
+    assert "sections[1].issuer" in problems_of(data)
 
 
 def test_every_problem_is_reported_not_only_the_first():

@@ -14,7 +14,18 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, Table, Text, bindparam, case, cast, delete, or_, select
+from sqlalchemy import (
+    Connection,
+    Table,
+    Text,
+    bindparam,
+    case,
+    cast,
+    delete,
+    literal,
+    or_,
+    select,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 
 from lti_bridge.adapters.db.raw import RawStatement
@@ -23,12 +34,21 @@ from lti_bridge.adapters.db.upsert import insert_or_update
 from lti_bridge.domain.catalog import CatalogSection
 from lti_bridge.domain.policy import SessionWindow
 
+#: ``offerings.issuer`` of an offering whose contexts are those of any registered platform.
+ANY_PLATFORM = ""
+
 #: The one row of ``catalog_settings``.
 SETTINGS_ID = 1
 
 _SESSION_COLUMNS = ("starts_on", "ends_on", "enrollment_opens_at", "enrollment_closes_at")
 _SECTION_COLUMNS = ("course_code", "credit_hours", "session_code")
-_OFFERING_COLUMNS = ("for_credit_context_id", "non_credit_context_id", "grade_scale", "weights")
+_OFFERING_COLUMNS = (
+    "for_credit_context_id",
+    "non_credit_context_id",
+    "issuer",
+    "grade_scale",
+    "weights",
+)
 _JSON_COLUMNS = frozenset({"grade_scale", "weights"})
 
 
@@ -88,15 +108,18 @@ class SqlAlchemyCatalogRepository:
     def _written(self, stmt: Any, params: Mapping[str, Any]) -> bool:
         return self.conn.execute(stmt, dict(params)).first() is not None
 
-    def context_owners(self, context_ids: Collection[str]) -> dict[str, str]:
-        if not context_ids:
+    def context_owners(
+        self, contexts: Collection[tuple[str, str | None]]
+    ) -> dict[tuple[str, str | None], str]:
+        if not contexts:
             return {}
         rows = self.conn.execute(
-            select(offerings.c.for_credit_context_id, offerings.c.section_sis_id).where(
-                offerings.c.for_credit_context_id.in_(list(context_ids))
-            )
+            select(
+                offerings.c.for_credit_context_id, offerings.c.issuer, offerings.c.section_sis_id
+            ).where(offerings.c.for_credit_context_id.in_({context for context, _ in contexts}))
         )
-        return {context_id: section_id for context_id, section_id in rows}
+        held = {(context, issuer or None): section_id for context, issuer, section_id in rows}
+        return {key: held[key] for key in contexts if key in held}
 
     def save_session(self, session: SessionWindow) -> bool:
         return self._written(
@@ -122,18 +145,24 @@ class SqlAlchemyCatalogRepository:
         )
 
     def save_offerings(self, sections: Sequence[CatalogSection], now: datetime) -> int:
-        new_context = {s.sis_id: s.for_credit_context_id for s in sections}
+        new_context = {
+            s.sis_id: (s.for_credit_context_id, s.issuer or ANY_PLATFORM) for s in sections
+        }
         if not new_context:
             return 0
         # Contexts may move between the listed sections (a swap); the unique for-credit context
         # would refuse the first upsert of a swap, so rows whose context moves are dropped first
         # and written afresh below.
         stored = self.conn.execute(
-            select(offerings.c.section_sis_id, offerings.c.for_credit_context_id).where(
-                offerings.c.section_sis_id.in_(list(new_context))
-            )
+            select(
+                offerings.c.section_sis_id, offerings.c.for_credit_context_id, offerings.c.issuer
+            ).where(offerings.c.section_sis_id.in_(list(new_context)))
         ).all()
-        moving = [sis_id for sis_id, context_id in stored if new_context[sis_id] != context_id]
+        moving = [
+            sis_id
+            for sis_id, context_id, issuer in stored
+            if new_context[sis_id] != (context_id, issuer)
+        ]
         if moving:
             self.conn.execute(delete(offerings).where(offerings.c.section_sis_id.in_(moving)))
         written = 0
@@ -145,6 +174,7 @@ class SqlAlchemyCatalogRepository:
                     "section_sis_id": section.sis_id,
                     "for_credit_context_id": section.for_credit_context_id,
                     "non_credit_context_id": section.non_credit_context_id,
+                    "issuer": section.issuer or ANY_PLATFORM,
                     "grade_scale": scale,
                     "weights": dict(section.weights),
                     "updated_at": now,
@@ -172,17 +202,27 @@ def read_catalog_settings(conn: Connection) -> dict[str, Any] | None:
 
 
 # A non-credit context may be shared by the course's sections in several sessions; the
-# for-credit one is unique and wins, then the lowest SIS id keeps the answer stable.
+# for-credit one is unique per platform and wins, then an offering naming the launch's platform
+# over one for any platform, then the lowest SIS id keeps the answer stable. Another platform's
+# offering never answers: context ids are each platform's own.
 _IS_FOR_CREDIT = offerings.c.for_credit_context_id == bindparam("context_id")
 _SECTION_FOR_CONTEXT = RawStatement(
     select(offerings.c.section_sis_id)
-    .where(or_(_IS_FOR_CREDIT, offerings.c.non_credit_context_id == bindparam("context_id")))
-    .order_by(case((_IS_FOR_CREDIT, 0), else_=1), offerings.c.section_sis_id)
+    .where(
+        or_(_IS_FOR_CREDIT, offerings.c.non_credit_context_id == bindparam("context_id")),
+        offerings.c.issuer.in_([literal(ANY_PLATFORM), bindparam("issuer")]),
+    )
+    .order_by(
+        case((_IS_FOR_CREDIT, 0), else_=1),
+        case((offerings.c.issuer == literal(ANY_PLATFORM), 1), else_=0),
+        offerings.c.section_sis_id,
+    )
     .limit(1)
 )
 
 
-def section_for_context(conn: Connection, context_id: str) -> str | None:
-    """Return the SIS id of the section whose for-credit or non-credit context this is."""
-    rows = _SECTION_FOR_CONTEXT.rows(conn, {"context_id": context_id})
+def section_for_context(conn: Connection, context_id: str, issuer: str) -> str | None:
+    """Return the SIS id of the section whose for-credit or non-credit context this is on the
+    platform ``issuer``."""
+    rows = _SECTION_FOR_CONTEXT.rows(conn, {"context_id": context_id, "issuer": issuer})
     return str(rows[0][0]) if rows else None

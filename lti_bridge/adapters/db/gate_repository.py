@@ -291,7 +291,9 @@ class SqlAlchemyGateRepository:
             )
         )
         section_id = launch.sis_section_id or (
-            self._read(partial(section_for_context, context_id=launch.context_id))
+            self._read(
+                partial(section_for_context, context_id=launch.context_id, issuer=launch.issuer)
+            )
             if launch.context_id
             else None
         )

@@ -66,8 +66,8 @@ class SqlAlchemyRosterRepository:
     def __init__(self, connect: Callable[[], Connection]) -> None:
         self._connect = connect
 
-    def section_for_context(self, context_id: str) -> str | None:
-        return section_for_context(self._connect(), context_id)
+    def section_for_context(self, context_id: str, issuer: str) -> str | None:
+        return section_for_context(self._connect(), context_id, issuer)
 
     def section(self, sis_id: str) -> SectionInfo | None:
         return section_by_id(self._connect(), sis_id)

@@ -22,6 +22,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 metadata = MetaData(
@@ -224,12 +225,17 @@ offerings = Table(
     metadata,
     Column("id", Integer, primary_key=True),
     Column("section_sis_id", String(255), nullable=False, unique=True),
-    Column("for_credit_context_id", String(255), nullable=False, unique=True),
+    Column("for_credit_context_id", String(255), nullable=False),
     Column("non_credit_context_id", String(255), nullable=True),
+    # The issuer of the platform the contexts belong to; "" for any registered platform.
+    Column("issuer", String(512), nullable=False, server_default=text("''")),
     Column("grade_scale", JSON, nullable=False),
     Column("weights", JSON, nullable=False),
     _ts("updated_at"),
     Index("ix_offerings_non_credit_context_id", "non_credit_context_id"),
+    UniqueConstraint(
+        "for_credit_context_id", "issuer", name="uq_offerings_for_credit_context_id_issuer"
+    ),
 )
 
 # The catalog's university-wide part (payment and help URLs, limits, onboarding course), one row.
