@@ -81,9 +81,8 @@ def _facts_select(anchor: FromClause, *, by_email: bool) -> Select[Any]:
     )
 
 
-#: What the policy needs of a student, row by row: one row per registration.
-FACT_COLUMNS = (
-    learners.c.onboarding_passed_at.label("learner_onboarding_passed_at"),
+#: What the policy needs of an SIS student, row by row: one row per registration.
+STUDENT_COLUMNS = (
     sis_students.c.sis_id.label("student_sis_id"),
     sis_students.c.platform_user_id,
     sis_students.c.hold_active,
@@ -102,6 +101,11 @@ FACT_COLUMNS = (
     sis_sessions.c.ends_on,
     sis_sessions.c.enrollment_opens_at,
     sis_sessions.c.enrollment_closes_at,
+)
+#: The same with the launching learner's onboarding pass read from the platform's gradebook.
+FACT_COLUMNS = (
+    learners.c.onboarding_passed_at.label("learner_onboarding_passed_at"),
+    *STUDENT_COLUMNS,
 )
 
 

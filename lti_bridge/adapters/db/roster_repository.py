@@ -13,11 +13,11 @@ from itertools import groupby
 from operator import attrgetter
 from typing import Any
 
-from sqlalchemy import Connection, Integer, String, and_, bindparam, func, or_, select
+from sqlalchemy import Connection, Integer, String, and_, bindparam, func, select
 
 from lti_bridge.adapters.db.catalog_repository import section_for_context
 from lti_bridge.adapters.db.gate_repository import (
-    FACT_COLUMNS,
+    STUDENT_COLUMNS,
     learner_state,
     registrations_of,
     section_by_id,
@@ -32,25 +32,30 @@ _IN_SECTION = registrations.alias("in_section")
 
 
 def _roster_select(*, by_email: bool) -> Any:
-    platform_learner = and_(
-        learners.c.platform_id == bindparam("platform_id", type_=Integer),
-        or_(
-            learners.c.person_sourcedid == sis_students.c.sis_id,
-            learners.c.sub == sis_students.c.platform_user_id,
-            *(
-                [func.lower(learners.c.email) == func.lower(sis_students.c.email)]
-                if by_email
-                else []
-            ),
-        ),
-    )
-    students = _IN_SECTION.join(
-        sis_students, sis_students.c.sis_id == _IN_SECTION.c.student_sis_id
-    ).outerjoin(learners, platform_learner)
+    # The platform's learners who are this student, each way a launch is matched to one; three
+    # equality joins rather than one OR, so each can use its index (or a hash) on a large table.
+    matches = [
+        (learners.alias("by_sourcedid"), lambda t: t.c.person_sourcedid == sis_students.c.sis_id),
+        (learners.alias("by_platform_id"), lambda t: t.c.sub == sis_students.c.platform_user_id),
+    ]
+    if by_email:
+        matches.append(
+            (
+                learners.alias("by_email"),
+                lambda t: func.lower(t.c.email) == func.lower(sis_students.c.email),
+            )
+        )
+    students = _IN_SECTION.join(sis_students, sis_students.c.sis_id == _IN_SECTION.c.student_sis_id)
+    for table, match in matches:
+        own_platform = table.c.platform_id == bindparam("platform_id", type_=Integer)
+        students = students.outerjoin(table, and_(own_platform, match(table)))
     return (
         select(
-            *FACT_COLUMNS,
-            learners.c.name.label("learner_name"),
+            func.coalesce(*(t.c.onboarding_passed_at for t, _ in matches)).label(
+                "learner_onboarding_passed_at"
+            ),
+            *STUDENT_COLUMNS,
+            func.coalesce(*(t.c.name for t, _ in matches)).label("learner_name"),
             sis_students.c.email.label("student_email"),
         )
         .select_from(with_registrations(students))
