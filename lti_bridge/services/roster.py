@@ -112,9 +112,6 @@ def roster_section(
     return section_id, (named if named and named != section_id else None)
 
 
-_ORDER = {RegistrationStatus.REGISTERED: 0}
-
-
 def credit_roster(
     launch: LaunchContext,
     *,
@@ -149,7 +146,7 @@ def credit_roster(
         )
     entries.sort(
         key=lambda e: (
-            _ORDER.get(e.registration.status, 1),
+            e.registration.status is not RegistrationStatus.REGISTERED,
             e.name is None,
             (e.name or "").casefold(),
             e.student_sis_id,

@@ -46,9 +46,7 @@ def roster_page(platform: ScriptedPlatform, client: Any, **overrides: Any) -> st
         "custom": dict(EXAM),
         **overrides,
     }
-    response = platform.launch(client, role=overrides.pop("role", "Instructor"), **{
-        k: v for k, v in claims.items() if k != "role"
-    })
+    response = platform.launch(client, role="Instructor", **claims)
     assert response.status_code == 200
     return str(response.get_data(as_text=True))
 

@@ -81,6 +81,16 @@ def _facts_select(anchor: FromClause, *, by_email: bool) -> Select[Any]:
     )
 
 
+#: A section with its session, as ``_section`` reads them.
+_SECTION_COLUMNS = (
+    sis_sections.c.course_code,
+    sis_sections.c.credit_hours,
+    sis_sections.c.session_code,
+    sis_sessions.c.starts_on,
+    sis_sessions.c.ends_on,
+    sis_sessions.c.enrollment_opens_at,
+    sis_sessions.c.enrollment_closes_at,
+)
 #: What the policy needs of an SIS student, row by row: one row per registration.
 STUDENT_COLUMNS = (
     sis_students.c.sis_id.label("student_sis_id"),
@@ -94,13 +104,7 @@ STUDENT_COLUMNS = (
     registrations.c.tuition_status,
     registrations.c.enrolled_at,
     registrations.c.first_restricted_access_at,
-    sis_sections.c.course_code,
-    sis_sections.c.credit_hours,
-    sis_sections.c.session_code,
-    sis_sessions.c.starts_on,
-    sis_sessions.c.ends_on,
-    sis_sessions.c.enrollment_opens_at,
-    sis_sessions.c.enrollment_closes_at,
+    *_SECTION_COLUMNS,
 )
 #: The same with the launching learner's onboarding pass read from the platform's gradebook.
 FACT_COLUMNS = (
@@ -154,16 +158,7 @@ def facts_companion(
 
 
 _SECTION = (
-    select(
-        sis_sections.c.sis_id,
-        sis_sections.c.course_code,
-        sis_sections.c.credit_hours,
-        sis_sections.c.session_code,
-        sis_sessions.c.starts_on,
-        sis_sessions.c.ends_on,
-        sis_sessions.c.enrollment_opens_at,
-        sis_sessions.c.enrollment_closes_at,
-    )
+    select(sis_sections.c.sis_id, *_SECTION_COLUMNS)
     .select_from(sis_sections)
     .outerjoin(sis_sessions, sis_sessions.c.code == sis_sections.c.session_code)
 )
