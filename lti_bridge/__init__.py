@@ -13,3 +13,13 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Any:
     # core does not wander into the web layer through it.
     web = importlib.import_module("lti_bridge.web")
     return web.create_app(test_config)
+
+
+def version() -> str:
+    """The installed distribution's version (``lti-bridge --version``, the landing page)."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("lti-bridge")
+    except metadata.PackageNotFoundError:  # run from a source tree that was never installed
+        return "0+unknown"

@@ -14,7 +14,7 @@ ENV_PREFIX = "LTI_BRIDGE_"
 
 # Keys that may only come from the environment, never from the TOML file: a config file is
 # easily committed or copied around, a secret must not be.
-SECRET_KEYS = frozenset({"secret_key", "webhook_secrets", "sis_client_secret"})
+SECRET_KEYS = frozenset({"secret_key", "webhook_secrets", "sis_client_secret", "metrics_token"})
 
 
 class ConfigError(Exception):
@@ -51,6 +51,11 @@ class Settings:
     payment_url: str = ""
     help_url: str = ""
     log_level: str = "INFO"
+    # "text" (a readable line) or "json" (one JSON object per line).
+    log_format: str = "text"
+    # /metrics: off unless on, or unless a token is set (then it wants "Bearer <token>").
+    metrics: bool = False
+    metrics_token: str = ""
 
     @property
     def sqlite_default_url(self) -> str:
@@ -131,6 +136,10 @@ def load_settings(
     for secret in settings.webhook_secrets:
         if not secret.startswith("whsec_"):
             raise ConfigError(f"{ENV_PREFIX}WEBHOOK_SECRETS: each secret must start with whsec_")
+    if settings.log_format not in {"text", "json"}:
+        raise ConfigError(
+            f"{ENV_PREFIX}LOG_FORMAT must be text or json, got {settings.log_format!r}"
+        )
     if not settings.database_url:
         settings = replace(settings, database_url=settings.sqlite_default_url)
     return settings

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask
 
+from lti_bridge import telemetry
 from lti_bridge.bootstrap import Services, build_services
 from lti_bridge.config import ensure_secret_key, load_settings
 from lti_bridge.web.sessions import NoSessionInterface
@@ -24,14 +24,16 @@ def create_app(
         MAX_CONTENT_LENGTH=1024 * 1024,
     )
     app.session_interface = NoSessionInterface()
-    logging.getLogger("lti_bridge").setLevel(settings.log_level.upper())
+    telemetry.configure_logging(settings.log_format, settings.log_level)
     app.extensions["lti_bridge"] = services or build_services(settings)
 
-    from lti_bridge.web import cli, errors, health, lti, register
+    from lti_bridge.web import cli, errors, health, home, lti, metrics, register
 
     cli.register_commands(app)
     errors.register(app)
     app.register_blueprint(health.bp)
+    app.register_blueprint(home.bp)
+    app.register_blueprint(metrics.bp)
     app.register_blueprint(lti.bp)
 
     from lti_bridge.web import webhooks

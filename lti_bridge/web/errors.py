@@ -49,7 +49,8 @@ def register(app: Flask) -> None:
     @app.errorhandler(LtiBridgeError)
     def _domain_error(exc: LtiBridgeError) -> ResponseReturnValue:
         status = next((code for cls, code in STATUS.items() if isinstance(exc, cls)), 400)
-        log.warning("%s %s refused: %s", request.method, request.path, exc)
+        if request.endpoint != "lti.launch":  # a launch logs its own line, refusals included
+            log.warning("%s %s refused: %s", request.method, request.path, exc)
         back = return_url_with_error(getattr(exc, "return_url", None), exc.public_message)
         if back and not _wants_json():
             # A verified launch named its way back: the LMS shows the learner lti_errormsg.

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import re
+import time
+from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from flask import Blueprint, Response, jsonify, make_response, redirect, render_template, request
@@ -11,6 +13,7 @@ from flask.typing import ResponseReturnValue
 from pylti1p3.contrib.flask import FlaskCookieService, FlaskRequest, FlaskSessionService
 from pylti1p3.contrib.flask.redirect import FlaskRedirect
 
+from lti_bridge import telemetry
 from lti_bridge.adapters.lti import deep_linking
 from lti_bridge.adapters.lti import keys as tool_keys
 from lti_bridge.adapters.lti.claims import launch_context_from_claims
@@ -22,11 +25,12 @@ from lti_bridge.adapters.lti.launch import (
     origin_of,
 )
 from lti_bridge.domain.deep_linking import place_item
-from lti_bridge.domain.errors import LaunchError, ValidationError
+from lti_bridge.domain.errors import LaunchError, LtiBridgeError, ValidationError
 from lti_bridge.domain.model import LaunchContext, LinkAccess, MessageType
 from lti_bridge.domain.policy import Decision
 from lti_bridge.services.launches import record_launch
 from lti_bridge.services.roster import ADVISORY_LABELS, REASON_LABELS, credit_roster
+from lti_bridge.telemetry import log_event
 from lti_bridge.web import csrf
 from lti_bridge.web.context import public_base_url, services
 from lti_bridge.web.onboarding import is_onboarding_launch, onboarding_launch
@@ -143,6 +147,44 @@ def _login_url_in_new_window() -> str:
 
 @bp.post("/lti/launch")
 def launch() -> ResponseReturnValue:
+    """Validate a launch and answer it, with one log line (and metrics) whatever the outcome."""
+    started = time.perf_counter()
+    seen: dict[str, Any] = {}
+    try:
+        response = _launch(seen)
+    except LtiBridgeError as exc:
+        _log_launch(seen, "invalid", started, error=str(exc))
+        raise
+    _log_launch(seen, seen.get("outcome", "opened"), started)
+    return response
+
+
+def _log_launch(seen: dict[str, Any], outcome: str, started: float, error: str = "") -> None:
+    context: LaunchContext | None = seen.get("context")
+    decision: Decision | None = seen.get("decision")
+    reasons = None if decision is None else tuple(str(code) for code in decision.reason_codes)
+    role = "-" if context is None else ("staff" if context.is_staff else "learner")
+    telemetry.count_launch(outcome, role, reasons)
+    log_event(
+        log,
+        "launch",
+        level=logging.WARNING if outcome == "invalid" else logging.INFO,
+        platform=None if context is None else context.issuer,
+        platform_id=seen.get("platform_id"),
+        deployment=None if context is None else context.deployment_id,
+        role=role,
+        roles=None if context is None else sorted(context.short_roles),
+        user=None if context is None else context.user_sub,
+        link=None if context is None else context.resource_link_id,
+        access=None if context is None else context.access.value,
+        outcome=outcome,
+        reasons=reasons if reasons is None else (reasons or ("allowed",)),
+        duration_ms=round((time.perf_counter() - started) * 1000, 1),
+        **({"error": error} if error else {}),
+    )
+
+
+def _launch(seen: dict[str, Any]) -> ResponseReturnValue:
     svc = services()
     lti_request = _lti_request()
     message = HardenedMessageLaunch(
@@ -162,12 +204,14 @@ def launch() -> ResponseReturnValue:
     try:
         message.validate()
     except PlatformStorageCheck as check:
+        seen["outcome"] = "storage_check"
         return render_template(
             "lti/storage_launch.html",
             check=check,
             id_token=request.form.get("id_token", ""),
         )
     context = message.launch_context()
+    seen.update(context=context, platform_id=message.platform_id)
     recorded = record_launch(
         context,
         platform_id=message.platform_id,
@@ -178,21 +222,20 @@ def launch() -> ResponseReturnValue:
         prefetched=message.prefetched,
     )
     decision = recorded.decision
-    log.info(
-        "launch iss=%s deployment=%s sub=%s link=%s staff=%s gate=%s",
-        context.issuer,
-        context.deployment_id,
-        context.user_sub,
-        context.resource_link_id,
-        context.is_staff,
-        "-" if decision is None else ",".join(decision.reason_codes) or "allowed",
-    )
+    seen["decision"] = decision
     if context.message_type is MessageType.DEEP_LINKING:
+        seen["outcome"] = "deep_linking"
         return _deep_linking_picker(context, message.get_launch_id())
     if context.is_staff:
+        seen["outcome"] = "roster"
         return _credit_roster(context, message.platform_id)
     if is_onboarding_launch(context):
+        seen["outcome"] = "onboarding"
         return onboarding_launch(context, message.platform_id)
+    refused = context.access is LinkAccess.FOR_CREDIT and (
+        decision is None or not decision.allowed
+    )
+    seen["outcome"] = "refused" if refused else "opened"
     return _learner_view(context, decision)
 
 

@@ -15,14 +15,16 @@ from typing import Any
 
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, jsonify, make_response, request
 from flask.typing import ResponseReturnValue
 from marshmallow import ValidationError
 from sqlalchemy.exc import IntegrityError, OperationalError
 
+from lti_bridge import telemetry
 from lti_bridge.adapters.sis.signature import SecretError, SignatureError, WebhookVerifier
 from lti_bridge.domain.sis import DeliveryOutcome
 from lti_bridge.services.sis_events import apply_sis_event
+from lti_bridge.telemetry import log_event
 from lti_bridge.web import schemas
 from lti_bridge.web.context import services
 
@@ -37,14 +39,10 @@ def problem(status: int, error: str, detail: Any, **headers: str) -> ResponseRet
     return jsonify(error=error, detail=detail), status, headers
 
 
-def _reject(status: int, error: str, detail: Any, **headers: str) -> ResponseReturnValue:
-    log.warning(
-        "rejected SIS delivery %r: %d %s: %s",
-        (request.headers.get("webhook-id") or "")[:255],
-        status,
-        error,
-        detail,
-    )
+def _reject(
+    seen: dict[str, Any], status: int, error: str, detail: Any, **headers: str
+) -> ResponseReturnValue:
+    seen.update(error=error, detail=detail)
     return problem(status, error, detail, **headers)
 
 
@@ -96,61 +94,81 @@ def _nests_too_deep(value: Any, limit: int = MAX_NESTING) -> bool:
 
 @bp.post("/webhooks/sis")
 def receive_sis_event() -> ResponseReturnValue:
-    """Verify, validate and apply one SIS event."""
+    """Verify, validate and apply one SIS event; log one line and count it, whatever the answer."""
+    started = time.perf_counter()
+    seen: dict[str, Any] = {}
+    response = make_response(_receive(seen))
+    status = response.status_code
+    event_type = str(seen.get("type") or "-")[:64]
+    telemetry.count_webhook(event_type, status)
+    log_event(
+        log,
+        "SIS delivery",
+        level=logging.INFO if status < 400 else logging.WARNING,
+        type=event_type,
+        webhook_id=(request.headers.get("webhook-id") or "")[:255] or None,
+        sequence=seen.get("sequence"),
+        answer=status,
+        outcome=seen.get("outcome") or seen.get("error"),
+        detail=seen.get("detail"),
+        duration_ms=round((time.perf_counter() - started) * 1000, 1),
+    )
+    return response
+
+
+def _receive(seen: dict[str, Any]) -> ResponseReturnValue:
     svc = services()
     settings = svc.settings
     if not settings.webhook_secrets:
-        return _reject(503, "webhooks_disabled", "no webhook secret is configured")
+        return _reject(seen, 503, "webhooks_disabled", "no webhook secret is configured")
     try:
         verifier = _verifier(settings.webhook_secrets, settings.webhook_tolerance_seconds)
     except SecretError as exc:
         log.error("LTI_BRIDGE_WEBHOOK_SECRETS is unusable: %s", exc)
-        return _reject(503, "webhooks_misconfigured", "the webhook secret is not usable")
+        return _reject(seen, 503, "webhooks_misconfigured", "the webhook secret is not usable")
 
     limit = settings.webhook_max_body_bytes
     body = _read_body(limit)
     if body is None:
-        return _reject(413, "payload_too_large", f"the body must be at most {limit} bytes")
+        return _reject(seen, 413, "payload_too_large", f"the body must be at most {limit} bytes")
 
     try:
         webhook_id = verifier.verify(request.headers, body, time.time())
     except SignatureError as exc:
-        return _reject(401, "invalid_signature", str(exc))
+        return _reject(seen, 401, "invalid_signature", str(exc))
 
     try:
         # NaN and Infinity are not JSON, whatever Python's parser allows by default.
         payload = json.loads(body, parse_constant=_reject_constant, parse_float=_finite_float)
     except (ValueError, RecursionError) as exc:
-        return _reject(400, "invalid_json", f"the body is not JSON: {exc}")
+        return _reject(seen, 400, "invalid_json", f"the body is not JSON: {exc}")
+    if isinstance(payload, dict) and isinstance(payload.get("type"), str):
+        seen["type"] = payload["type"]
     if _nests_too_deep(payload):
-        return _reject(400, "invalid_json", f"the body nests deeper than {MAX_NESTING} levels")
+        return _reject(
+            seen, 400, "invalid_json", f"the body nests deeper than {MAX_NESTING} levels"
+        )
 
     try:
         event = schemas.load_event(payload)
     except ValidationError as exc:
-        return _reject(422, "invalid_event", exc.messages)
+        return _reject(seen, 422, "invalid_event", exc.messages)
 
+    seen.update(type=event.type.value, sequence=event.sequence)
     try:
         applied = apply_sis_event(event, webhook_id, uow=svc.uow(), clock=svc.clock)
     except OperationalError as exc:
         # The database is down, or PostgreSQL broke a deadlock: the SIS retries, nothing is lost.
-        log.error("SIS delivery %s not applied, database unavailable: %s", webhook_id, exc.orig)
+        seen.update(error="database_unavailable", detail=str(exc.orig))
         return problem(503, "database_unavailable", "try again later", **{"Retry-After": "5"})
     except IntegrityError as exc:
         # Concurrent copies of one delivery never get here (the webhook id insert is ON CONFLICT
         # DO NOTHING and answers 204). Anything else is retried rather than acknowledged: the
         # retry is then applied, or found to be a duplicate, and never lost.
-        log.error("SIS delivery %s not applied, conflicting write: %s", webhook_id, exc.orig)
+        seen.update(error="conflict", detail=str(exc.orig))
         return problem(503, "conflict", "try again later", **{"Retry-After": "1"})
 
-    log.info(
-        "SIS delivery %s %s seq=%s: %s%s",
-        webhook_id,
-        event.type.value,
-        event.sequence,
-        applied.outcome.value,
-        f" ({applied.reason})" if applied.reason else "",
-    )
+    seen.update(outcome=applied.outcome.value, detail=applied.reason or None)
     if applied.outcome is DeliveryOutcome.IGNORED:
         return jsonify(outcome=applied.outcome.value, detail=applied.reason), 202
     return Response(status=204)

@@ -25,6 +25,7 @@ from lti_bridge.adapters.db.tables import (
     sis_students,
     webhook_deliveries,
 )
+from lti_bridge.telemetry import TextFormatter
 from tests.fixtures.loopback import serve
 from tests.fixtures.sis_events import (
     SECRET,
@@ -426,7 +427,8 @@ def test_rejected_deliveries_are_logged_with_their_reason(client, caplog):
     caplog.set_level(logging.WARNING, logger="lti_bridge.webhooks")
     deliver(client, registration_event(), secret=STRANGER_SECRET, msg_id="msg_forged")
     deliver(client, b"not json", msg_id="msg_garbled")
-    messages = [r.getMessage() for r in caplog.records if r.name == "lti_bridge.webhooks"]
+    lines = [r for r in caplog.records if r.name == "lti_bridge.webhooks"]
+    messages = [TextFormatter().format(r) for r in lines]
     assert any("msg_forged" in m and "401" in m and "no signature matches" in m for m in messages)
     assert any("msg_garbled" in m and "400" in m for m in messages)
 
