@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
+from pathlib import Path
 from typing import Any, NoReturn
 
 import click
@@ -15,10 +17,12 @@ from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from lti_bridge.adapters.db import engine as db_engine
 from lti_bridge.adapters.lti import keys as tool_keys
+from lti_bridge.adapters.sis import sender
 from lti_bridge.config import ConfigError
 from lti_bridge.domain.errors import LtiBridgeError
 from lti_bridge.domain.model import PlatformRegistration
 from lti_bridge.services import platforms as platform_service
+from lti_bridge.telemetry import log_event
 from lti_bridge.web.context import services
 
 
@@ -34,7 +38,20 @@ def fail(message: str) -> NoReturn:
 
 
 class BridgeGroup(FlaskGroup):
-    """A Flask CLI group whose expected failures print one line instead of a traceback."""
+    """A Flask CLI group whose expected failures print one line instead of a traceback.
+
+    Only the tool's own commands and options: no ``--app``/``--debug``/``--env-file``, no
+    plugin commands, and listing the commands (``--help``) builds no app.
+    """
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        return click.Group.get_command(self, ctx, name)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return click.Group.list_commands(self, ctx)
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        return click.Group.parse_args(self, ctx, args)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -51,11 +68,34 @@ class BridgeGroup(FlaskGroup):
             raise click.ClickException(
                 f"database schema missing or old ({exc.orig}); run: lti-bridge db upgrade"
             ) from None
+        except requests.RequestException as exc:
+            where = getattr(exc.request, "url", None) or "the server"
+            raise click.ClickException(
+                f"could not reach {where}: {exc.__class__.__name__}"
+            ) from None
+        except OSError as exc:
+            raise click.ClickException(f"{exc.strerror or exc}: {exc.filename or ''}") from None
 
 
-@click.group(cls=BridgeGroup, create_app=_app_factory, add_default_commands=False)
+@click.group(
+    cls=BridgeGroup,
+    create_app=_app_factory,
+    add_default_commands=False,
+    add_version_option=False,
+    load_dotenv=False,
+)
+@click.version_option(
+    package_name="lti-bridge", prog_name="lti-bridge", message="%(prog)s %(version)s"
+)
 def cli() -> None:
-    """lti_bridge: an LTI 1.3 tool between your course platform and your SIS."""
+    """lti_bridge: an LTI 1.3 tool between your course platform and your SIS.
+
+    Configuration comes from LTI_BRIDGE_* environment variables (see the README).
+    """
+
+
+# FlaskGroup adds --app, --debug and --env-file for `flask`; this command has one app.
+cli.params = [p for p in cli.params if p.name not in {"app", "debug", "env_file"}]
 
 
 def main() -> None:
@@ -104,6 +144,8 @@ def serve(
     revision = db_engine.current_revision(svc.engine)
     if revision is None:
         fail("the database has no schema yet; run: lti-bridge db upgrade")
+    if svc.settings.metrics or svc.settings.metrics_token:
+        _prepare_multiprocess_metrics(svc.settings.instance_path)
     if not no_relay:
         # The background work `lti-bridge worker` does, in a thread of gunicorn's master
         # process: the workers it forks do not inherit running threads.
@@ -111,6 +153,16 @@ def serve(
             target=_background_work, args=(svc, 60.0), name="lti-bridge-relay", daemon=True
         ).start()
     run_gunicorn(host=host, port=port, workers=workers, threads=threads, access_log=access_log)
+
+
+def _prepare_multiprocess_metrics(instance_path: Path) -> None:
+    """Have gunicorn's workers share their metrics through files (prometheus-client's mode)."""
+    # Set before any worker imports prometheus_client: it picks its storage on import.
+    directory = Path(os.environ.get("PROMETHEUS_MULTIPROC_DIR") or instance_path / "prometheus")
+    directory.mkdir(parents=True, exist_ok=True)
+    for stale in directory.glob("*.db"):  # counts of a previous run's workers
+        stale.unlink()
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
 
 
 def _background_work(svc: Any, interval: float) -> None:
@@ -270,6 +322,9 @@ def keys_retire(kid: str) -> None:
 
 # --- worker -------------------------------------------------------------------------------------
 
+#: How often a running worker logs what it did since the last summary.
+SUMMARY_EVERY_SECONDS = 300.0
+
 
 @cli.command("worker")
 @click.option("--once", is_flag=True, help="Do one round of work and exit.")
@@ -277,11 +332,27 @@ def keys_retire(kid: str) -> None:
 def worker(once: bool, interval: float) -> None:
     """Run background work: expire old launch state (and, as it arrives, relay the outbox)."""
     svc = services()
+    log = logging.getLogger("lti_bridge.worker")
+    log_event(
+        log,
+        "worker started",
+        database=svc.engine.url.render_as_string(hide_password=True),
+        interval_s=interval,
+        once=once,
+    )
+    rounds = purged_total = 0
+    last_summary = time.monotonic()
     while True:
         purged = svc.store.purge_expired()
+        rounds += 1
+        purged_total += purged
         if once:
             click.echo(f"purged {purged} expired launch-state entries")
             return
+        if time.monotonic() - last_summary >= SUMMARY_EVERY_SECONDS:
+            log_event(log, "worker summary", rounds=rounds, purged_launch_state=purged_total)
+            rounds = purged_total = 0
+            last_summary = time.monotonic()
         time.sleep(interval)
 
 
@@ -290,7 +361,7 @@ def worker(once: bool, interval: float) -> None:
 
 @cli.group()
 def events() -> None:
-    """SIS webhook deliveries: audit and replay."""
+    """SIS webhook deliveries: audit, replay, and send a test event."""
 
 
 @events.command("list")
@@ -310,6 +381,65 @@ def events_list(limit: int, event_type: str | None) -> None:
             f"{item.received_at:%Y-%m-%dT%H:%M:%SZ}\t{item.webhook_id}\t{item.type}\t"
             f"seq={sequence}\t{item.outcome.value}{note}"
         )
+
+
+@events.command("send", with_appcontext=False)
+@click.argument("event_type", metavar="TYPE", type=click.Choice(sender.EVENT_TYPES))
+@click.argument("sis_id")
+@click.option(
+    "--url", required=True, help="The tool's base URL (or its /webhooks/sis URL)."
+)
+@click.option(
+    "--secret",
+    default=None,
+    help="A whsec_ secret the tool accepts [default: the first of LTI_BRIDGE_WEBHOOK_SECRETS].",
+)
+@click.option("--section", default="DTSA5509-100-2024S1", show_default=True)
+@click.option("--course", default="DTSA 5509", show_default=True)
+@click.option("--session", "session_code", default="2026-S6", show_default=True)
+@click.option(
+    "--tuition",
+    default=None,
+    type=click.Choice(["unpaid", "paid", "failed", "refunded"]),
+    help="Tuition status for enrollment.* events [default: unpaid].",
+)
+@click.option("--timeout", default=10.0, show_default=True, type=click.FloatRange(0.1, 120))
+def events_send(
+    event_type: str,
+    sis_id: str,
+    url: str,
+    secret: str | None,
+    section: str,
+    course: str,
+    session_code: str,
+    tuition: str | None,
+    timeout: float,
+) -> None:
+    """Send one signed test event about student SIS_ID to a tool, as the SIS would.
+
+    Checks a connection end to end (URL, secret, clock); exits non-zero unless the tool
+    answers 2xx.
+    """
+    from lti_bridge.bootstrap import build_http_session
+
+    secret = secret or (os.environ.get("LTI_BRIDGE_WEBHOOK_SECRETS") or "").split(" ")[0]
+    if not secret.startswith("whsec_"):
+        fail("--secret must be a whsec_… secret (or set LTI_BRIDGE_WEBHOOK_SECRETS)")
+    event = sender.build_event(
+        event_type, sis_id, section=section, course=course, session_code=session_code,
+        tuition=tuition,
+    )
+    target = sender.webhook_url(url)
+    if not target.startswith(("http://", "https://")):
+        fail(f"--url {url} is not an http(s) URL")
+    try:
+        answer = sender.send_event(build_http_session(), target, secret, event, timeout=timeout)
+    except requests.RequestException as exc:
+        fail(f"could not reach {target}: {exc.__class__.__name__}")
+    detail = f" {answer.body.strip()}" if answer.body.strip() else ""
+    click.echo(f"{answer.status} {event_type} {sis_id} webhook-id {answer.webhook_id}{detail}")
+    if not 200 <= answer.status < 300:
+        raise click.exceptions.Exit(1)
 
 
 @events.command("replay")
@@ -374,6 +504,25 @@ def catalog_import(file: str) -> None:
         f"written), {summary.sections} sections ({summary.sections_written} written), "
         f"{summary.offerings} offerings ({summary.offerings_written} written), settings replaced"
     )
+
+
+# --- doctor -------------------------------------------------------------------------------------
+
+
+@cli.command("doctor")
+def doctor() -> None:
+    """Check the database, migrations, public URL, secrets, SIS, platforms, catalog and clock."""
+    from lti_bridge.adapters.doctor import Status, run_checks
+
+    svc = services()
+    checks = run_checks(svc.settings, svc.engine, svc.http, svc.clock)
+    for check in checks:
+        click.echo(check.line())
+    failed = sum(check.status is Status.FAIL for check in checks)
+    warned = sum(check.status is Status.WARN for check in checks)
+    click.echo(f"{len(checks)} checks: {failed} failed, {warned} warnings")
+    if failed:
+        raise click.exceptions.Exit(1)
 
 
 def register_commands(app: Flask) -> None:

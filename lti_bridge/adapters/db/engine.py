@@ -12,7 +12,10 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+
+from lti_bridge.domain.errors import LtiBridgeError
 
 _held = threading.local()
 
@@ -39,9 +42,39 @@ def writelock_release(conn: Any) -> None:
         fcntl.flock(conn.info["writelock_fd"], fcntl.LOCK_UN)
 
 
+class DatabaseUrlError(LtiBridgeError):
+    """``LTI_BRIDGE_DATABASE_URL`` is not a URL the tool can use."""
+
+
+EXAMPLE_URLS = "postgresql+psycopg://USER:PASSWORD@HOST/DATABASE or sqlite:////PATH/FILE.sqlite3"
+
+
+def parse_database_url(url: str) -> URL:
+    """Parse ``url`` and load its driver, or say in one line what is wrong (never the password)."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise DatabaseUrlError(
+            f"LTI_BRIDGE_DATABASE_URL is not a database URL; use {EXAMPLE_URLS}"
+        ) from None
+    if parsed.drivername in {"postgres", "postgresql", "postgresql+psycopg2"}:
+        raise DatabaseUrlError(
+            f"LTI_BRIDGE_DATABASE_URL starts {parsed.drivername}://; the tool uses psycopg 3: "
+            "write postgresql+psycopg://… instead"
+        )
+    try:
+        parsed.get_dialect()
+    except ArgumentError:
+        raise DatabaseUrlError(
+            f"LTI_BRIDGE_DATABASE_URL names the unknown database kind {parsed.drivername!r}; "
+            f"use {EXAMPLE_URLS}"
+        ) from None
+    return parsed
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """Create an engine tuned for the tool's short transactions."""
-    parsed = make_url(url)
+    parsed = parse_database_url(url)
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database or ""
         if database and database != ":memory:":

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 import requests
 
+from lti_bridge import telemetry
 from lti_bridge.domain.errors import LtiBridgeError, ValidationError
 from lti_bridge.domain.model import MessageType, PlatformRegistration
 
@@ -359,7 +360,7 @@ class DynamicRegistrationClient:
         try:
             # No redirects: the issuer check holds for the URL the platform named, and a
             # redirect would carry the registration token to wherever it points.
-            with self._http.request(
+            with telemetry.outbound("registration"), self._http.request(
                 method, url, timeout=self._timeout, allow_redirects=False, stream=True, **kwargs
             ) as response:
                 body = bytearray()

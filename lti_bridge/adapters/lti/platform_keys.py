@@ -19,6 +19,7 @@ import requests
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwcrypto import jwk
 
+from lti_bridge import telemetry
 from lti_bridge.domain.errors import LaunchError
 
 _MAX_AGE = re.compile(r"max-age\s*=\s*(\d+)", re.IGNORECASE)
@@ -95,9 +96,10 @@ class PlatformKeyCache:
     def _fetch(self, url: str, entry: _KeySet) -> None:
         entry.fetched_at = self._clock()
         try:
-            response = self._http.get(url, timeout=self._timeout)
-            response.raise_for_status()
-            document = response.json()
+            with telemetry.outbound("platform_keys"):
+                response = self._http.get(url, timeout=self._timeout)
+                response.raise_for_status()
+                document = response.json()
         except (requests.RequestException, ValueError) as exc:
             if entry.keys:
                 # Keep serving known keys for a while rather than failing every launch.

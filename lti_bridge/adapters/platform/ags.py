@@ -22,6 +22,7 @@ import requests
 from jwcrypto import jwk, jwt
 from pylti1p3.registration import Registration
 
+from lti_bridge import telemetry
 from lti_bridge.adapters.lti.keys import ToolKey
 from lti_bridge.domain.errors import LaunchError, LtiBridgeError
 from lti_bridge.domain.onboarding import LineItem, ResultScore, match_required, score_fraction
@@ -268,18 +269,19 @@ class AgsClient:
             next_url = next_page_url(response.headers.get("Link"))
 
     def _send(self, method: str, url: str, **kwargs: Any) -> requests.Response:
-        try:
-            response = self._http.request(method, url, timeout=self._timeout, **kwargs)
-        except requests.RequestException as exc:
-            raise AgsError(f"{type(exc).__name__} calling the platform", url=url) from exc
-        if not 200 <= response.status_code < 300:
-            raise AgsError(
-                "the platform refused",
-                url=url,
-                status=response.status_code,
-                body=_excerpt(response),
-                response=response,
-            )
+        with telemetry.outbound("ags"):
+            try:
+                response = self._http.request(method, url, timeout=self._timeout, **kwargs)
+            except requests.RequestException as exc:
+                raise AgsError(f"{type(exc).__name__} calling the platform", url=url) from exc
+            if not 200 <= response.status_code < 300:
+                raise AgsError(
+                    "the platform refused",
+                    url=url,
+                    status=response.status_code,
+                    body=_excerpt(response),
+                    response=response,
+                )
         return response
 
     @staticmethod
