@@ -329,9 +329,18 @@ SUMMARY_EVERY_SECONDS = 300.0
 @cli.command("worker")
 @click.option("--once", is_flag=True, help="Do one round of work and exit.")
 @click.option("--interval", default=30.0, show_default=True, type=click.FloatRange(0.1, 3600))
-def worker(once: bool, interval: float) -> None:
+@click.option(
+    "--summary-every",
+    default=SUMMARY_EVERY_SECONDS,
+    show_default=True,
+    type=click.FloatRange(0.1, 86400),
+    help="Seconds between the summary lines a running worker logs.",
+)
+def worker(once: bool, interval: float, summary_every: float) -> None:
     """Run background work: expire old launch state (and, as it arrives, relay the outbox)."""
     svc = services()
+    if db_engine.current_revision(svc.engine) is None:
+        fail("the database has no schema yet; run: lti-bridge db upgrade")
     log = logging.getLogger("lti_bridge.worker")
     log_event(
         log,
@@ -349,7 +358,7 @@ def worker(once: bool, interval: float) -> None:
         if once:
             click.echo(f"purged {purged} expired launch-state entries")
             return
-        if time.monotonic() - last_summary >= SUMMARY_EVERY_SECONDS:
+        if time.monotonic() - last_summary >= summary_every:
             log_event(log, "worker summary", rounds=rounds, purged_launch_state=purged_total)
             rounds = purged_total = 0
             last_summary = time.monotonic()
