@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Run every check: ruff, import layering, mypy strict on the core, and the whole pytest suite
-# (unit, integration and e2e; SQLite and PostgreSQL; headless Chromium).
+# (unit, integration and e2e; SQLite and PostgreSQL; headless Chromium; the wheel built, installed
+# into a clean virtual environment and served: tests/integration/test_wheel.py).
 # Installs what it needs into .venv (and Debian's chromium when run as root).
 set -euo pipefail
 cd "$(dirname "$0")/.."
