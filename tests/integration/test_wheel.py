@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 import tarfile
+import time
 import uuid
 import zipfile
 from collections.abc import Iterator
@@ -231,6 +232,10 @@ def test_the_installed_wheel_creates_its_schema_and_serves_a_launch(
             launched = platform.post_launch(
                 client, login, platform.sign(platform.claims(login, target_link_uri=target))
             )
+            time.sleep(0.2)  # the worker's log line is written as the answer goes out
+            launch_lines = [
+                line for line in tool.log().splitlines() if " lti_bridge.launch launch " in line
+            ]
 
     assert ready.status_code == 200
     assert ready.json() == {"status": "ok", "database": "ok"}
@@ -239,3 +244,7 @@ def test_the_installed_wheel_creates_its_schema_and_serves_a_launch(
     assert f"{tool.url}/lti/jwks" in landing.text
     assert launched.status_code == 200, launched.get_data(as_text=True)[:2000]
     assert "Week 1 reading" in launched.get_data(as_text=True)
+    # The server's output holds the documented line, once (no second handler repeats it).
+    assert len(launch_lines) == 1, launch_lines
+    assert f"platform={platform.issuer}" in launch_lines[0]
+    assert "outcome=opened" in launch_lines[0] and "duration_ms=" in launch_lines[0]
