@@ -155,6 +155,10 @@ def launch() -> ResponseReturnValue:
     except LtiBridgeError as exc:
         _log_launch(seen, "invalid", started, error=str(exc))
         raise
+    except Exception as exc:
+        # Logged with its traceback by the error handler; here it still counts as a launch.
+        _log_launch(seen, "error", started, error=type(exc).__name__)
+        raise
     _log_launch(seen, seen.get("outcome", "opened"), started)
     return response
 
@@ -168,7 +172,7 @@ def _log_launch(seen: dict[str, Any], outcome: str, started: float, error: str =
     log_event(
         log,
         "launch",
-        level=logging.WARNING if outcome == "invalid" else logging.INFO,
+        level=logging.INFO if error == "" else logging.WARNING,
         platform=None if context is None else context.issuer,
         platform_id=seen.get("platform_id"),
         deployment=None if context is None else context.deployment_id,

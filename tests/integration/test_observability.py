@@ -296,3 +296,23 @@ def test_a_log_line_without_fields_is_still_time_level_logger_message(
 
     (line,) = lines_of(capsys.readouterr().err, "lti_bridge.worker")
     assert line.endswith(" WARNING lti_bridge.worker plain words")
+
+
+def test_a_launch_that_fails_unexpectedly_still_logs_its_line_and_counts_as_error(
+    client: Any, platform: ScriptedPlatform, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def broken(*_args: Any, **_kwargs: Any) -> None:
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr("lti_bridge.web.lti.record_launch", broken)
+    before = sample(scrape(client), "lti_bridge_launches_total", outcome="error", role="learner")
+    capsys.readouterr()
+
+    response = platform.launch(client)
+
+    assert response.status_code == 500
+    (line,) = lines_of(capsys.readouterr().err, "lti_bridge.launch")
+    assert " WARNING " in line and "outcome=error" in line and "error=RuntimeError" in line
+    after = sample(scrape(client), "lti_bridge_launches_total", outcome="error", role="learner")
+    assert after == before + 1
