@@ -46,12 +46,17 @@ class Services:
     clock: Callable[[], datetime] = field(default=utc_now)
 
     def uow(self) -> SqlAlchemyUnitOfWork:
-        return SqlAlchemyUnitOfWork(self.engine, self.recent_writes, self.statements)
+        return SqlAlchemyUnitOfWork(
+            self.engine, self.recent_writes, self.statements, self.settings.sis_platform_issuer
+        )
 
     def gate_companion(self, platform_id: int, launch: LaunchContext) -> Companion | None:
         """The credit gate's read, for a launch's state consume to carry."""
         return facts_companion(
-            platform_id, launch, link_by_email=self.settings.link_learners_by_email
+            platform_id,
+            launch,
+            link_by_email=self.settings.link_learners_by_email,
+            sis_platform_issuer=self.settings.sis_platform_issuer,
         )
 
     def tool_conf(self) -> DbToolConf:

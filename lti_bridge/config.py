@@ -43,6 +43,9 @@ class Settings:
     platform_jwks_max_age_seconds: int = 3600
     platform_jwks_min_refetch_seconds: int = 30
     link_learners_by_email: bool = False
+    # The issuer of the platform the SIS's platform_user_ids (and emails, for linking) refer to,
+    # where an event does not name one itself. Empty: such ids match no launch at all.
+    sis_platform_issuer: str = ""
     # Issuers (or their origins) allowed to register through /lti/register; "*" allows any.
     # Empty (the default): Dynamic Registration is off, platforms are added with the CLI.
     registration_issuers: tuple[str, ...] = ()

@@ -87,8 +87,13 @@ class LaunchContext:
 
     @property
     def sis_section_id(self) -> str | None:
-        """The SIS section: LIS course_section_sourcedid, else the custom ``sis_section``."""
-        return self.course_section_sourcedid or self.custom.get("sis_section") or None
+        """The SIS section the platform asserts: the LIS ``course_section_sourcedid``.
+
+        Never a link's custom ``sis_section``: whoever places a link sets its custom parameters
+        (CONTRACT §3). The section is honoured only where the catalog binds it to this launch's
+        platform or to any platform; the repositories check that.
+        """
+        return self.course_section_sourcedid
 
     @property
     def display_name(self) -> str:
