@@ -143,7 +143,7 @@ def test_a_links_custom_sis_section_never_names_the_section():
     [
         "http://purl.imsglobal.org/vocab/lis/v2/membership#Instructor",
         "http://purl.imsglobal.org/vocab/lis/v2/membership/Instructor#TeachingAssistant",
-        "http://purl.imsglobal.org/vocab/lis/v2/institution/person#Administrator",
+        "http://purl.imsglobal.org/vocab/lis/v2/system/person#Administrator",
         "Instructor",
     ],
 )
