@@ -49,6 +49,10 @@ class Settings:
     # Issuers (or their origins) allowed to register through /lti/register; "*" allows any.
     # Empty (the default): Dynamic Registration is off, platforms are added with the CLI.
     registration_issuers: tuple[str, ...] = ()
+    # Dynamic Registration needs the platform's one-time registration_token unless turned off.
+    registration_token_required: bool = True
+    # Development only: let registration URLs resolve to loopback, private or link-local hosts.
+    registration_allow_private_networks: bool = False
     max_credit_courses_per_session: int = 3
     max_program_years: int = 8
     payment_url: str = ""

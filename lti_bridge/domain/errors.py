@@ -43,3 +43,9 @@ class ValidationError(LtiBridgeError):
     """Input that is well-formed but not acceptable."""
 
     public_message = "The request was not valid."
+
+
+class ConflictError(LtiBridgeError):
+    """The request would replace something that only an operator may change."""
+
+    public_message = "This is already registered."

@@ -10,6 +10,7 @@ from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
 
 from lti_bridge.domain.errors import (
+    ConflictError,
     ForbiddenError,
     LaunchError,
     LtiBridgeError,
@@ -19,7 +20,13 @@ from lti_bridge.domain.errors import (
 
 log = logging.getLogger("lti_bridge.web")
 
-STATUS = {LaunchError: 400, ForbiddenError: 403, NotFoundError: 404, ValidationError: 422}
+STATUS = {
+    LaunchError: 400,
+    ForbiddenError: 403,
+    NotFoundError: 404,
+    ConflictError: 409,
+    ValidationError: 422,
+}
 
 
 def _wants_json() -> bool:
