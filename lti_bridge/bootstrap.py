@@ -71,7 +71,11 @@ def build_http_session() -> requests.Session:
 
 def build_services(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -> Services:
     """Wire the adapters for ``settings``; opens no connection until first use."""
-    engine = make_engine(settings.database_url)
+    engine = make_engine(
+        settings.database_url,
+        pool_size=settings.database_pool_size,
+        pool_timeout=settings.database_pool_timeout_seconds,
+    )
     statements = StatementConnections(engine)
     http = build_http_session()
     store: SharedLaunchStore

@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 ENV_PREFIX = "LTI_BRIDGE_"
+#: Session and CSRF tokens are HMACs under the secret key: shorter keys are guessable offline.
+MIN_SECRET_KEY_BYTES = 32
 
 # Keys that may only come from the environment, never from the TOML file: a config file is
 # easily committed or copied around, a secret must not be.
@@ -38,6 +40,10 @@ class Settings:
     sis_client_id: str = ""
     sis_client_secret: str = ""
     http_timeout_seconds: float = 10.0
+    # Connections each process's pool keeps for transactions (``serve`` raises it to --threads),
+    # and how long a request waits for one before the database counts as unavailable (503).
+    database_pool_size: int = 5
+    database_pool_timeout_seconds: float = 10.0
     jwt_leeway_seconds: int = 60
     launch_state_ttl_seconds: int = 600
     platform_jwks_max_age_seconds: int = 3600
@@ -58,6 +64,11 @@ class Settings:
     payment_url: str = ""
     help_url: str = ""
     log_level: str = "INFO"
+    # Origins besides the registered platforms' that may frame the tool (a platform whose pages
+    # live on another origin than its issuer, e.g. a hosted Canvas's own domain).
+    frame_ancestors: tuple[str, ...] = ()
+    # Number of reverse proxies in front whose X-Forwarded-* headers are trusted; 0: none.
+    trusted_proxies: int = 0
 
     @property
     def sqlite_default_url(self) -> str:
@@ -138,6 +149,14 @@ def load_settings(
     for secret in settings.webhook_secrets:
         if not secret.startswith("whsec_"):
             raise ConfigError(f"{ENV_PREFIX}WEBHOOK_SECRETS: each secret must start with whsec_")
+    if settings.secret_key and len(settings.secret_key.encode()) < MIN_SECRET_KEY_BYTES:
+        raise ConfigError(
+            f"{ENV_PREFIX}SECRET_KEY must be at least {MIN_SECRET_KEY_BYTES} bytes "
+            f"(got {len(settings.secret_key.encode())}); "
+            'generate one with: python -c "import secrets; print(secrets.token_urlsafe(48))"'
+        )
+    if settings.trusted_proxies < 0:
+        raise ConfigError(f"{ENV_PREFIX}TRUSTED_PROXIES must be 0 or more")
     if not settings.database_url:
         settings = replace(settings, database_url=settings.sqlite_default_url)
     return settings

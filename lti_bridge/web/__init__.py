@@ -27,10 +27,11 @@ def create_app(
     logging.getLogger("lti_bridge").setLevel(settings.log_level.upper())
     app.extensions["lti_bridge"] = services or build_services(settings)
 
-    from lti_bridge.web import cli, errors, health, lti, register
+    from lti_bridge.web import cli, errors, health, lti, register, security
 
     cli.register_commands(app)
     errors.register(app)
+    security.register(app)
     app.register_blueprint(health.bp)
     app.register_blueprint(lti.bp)
 

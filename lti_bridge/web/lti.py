@@ -188,6 +188,7 @@ def launch() -> ResponseReturnValue:
         "-" if decision is None else ",".join(decision.reason_codes) or "allowed",
     )
     if context.message_type is MessageType.DEEP_LINKING:
+        deep_linking.return_url(message.get_launch_data())  # refused now, not after the picking
         return _deep_linking_picker(context, message.get_launch_id())
     if context.is_staff:
         return _credit_roster(context, message.platform_id)

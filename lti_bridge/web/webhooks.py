@@ -18,7 +18,7 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 from flask import Blueprint, Response, jsonify, request
 from flask.typing import ResponseReturnValue
 from marshmallow import ValidationError
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from lti_bridge.adapters.sis.signature import SecretError, SignatureError, WebhookVerifier
 from lti_bridge.domain.sis import DeliveryOutcome
@@ -79,19 +79,35 @@ def _finite_float(text: str) -> float:
 MAX_NESTING = 32
 
 
-def _nests_too_deep(value: Any, limit: int = MAX_NESTING) -> bool:
-    """Tell whether arrays and objects in ``value`` nest deeper than ``limit``."""
+def _body_problem(value: Any, limit: int = MAX_NESTING) -> str | None:
+    """What keeps the parsed body from being stored as it is, or None.
+
+    Arrays and objects nesting deeper than ``limit``; a NUL character or an unpaired surrogate
+    in any string, key or value, ignored fields included: the body is kept for audit, and
+    PostgreSQL refuses both in its JSON where SQLite would store them.
+    """
     # Checked without recursion: a body the parser just managed could still overflow the stack
     # when it is serialised again for storage, many frames further down.
     stack = [(value, 1)]
     while stack:
         item, depth = stack.pop()
-        if isinstance(item, dict | list):
+        if isinstance(item, str):
+            if "\x00" in item:
+                return "the body holds a NUL character (\\u0000)"
+            if not item.isascii():
+                try:
+                    item.encode("utf-8")
+                except UnicodeEncodeError:
+                    return "the body holds an unpaired surrogate: not valid Unicode"
+        elif isinstance(item, dict | list):
             if depth > limit:
-                return True
-            children = item.values() if isinstance(item, dict) else item
-            stack.extend((child, depth + 1) for child in children)
-    return False
+                return f"the body nests deeper than {limit} levels"
+            if isinstance(item, dict):
+                stack.extend((key, depth) for key in item)
+                stack.extend((child, depth + 1) for child in item.values())
+            else:
+                stack.extend((child, depth + 1) for child in item)
+    return None
 
 
 @bp.post("/webhooks/sis")
@@ -122,8 +138,9 @@ def receive_sis_event() -> ResponseReturnValue:
         payload = json.loads(body, parse_constant=_reject_constant, parse_float=_finite_float)
     except (ValueError, RecursionError) as exc:
         return _reject(400, "invalid_json", f"the body is not JSON: {exc}")
-    if _nests_too_deep(payload):
-        return _reject(400, "invalid_json", f"the body nests deeper than {MAX_NESTING} levels")
+    problem_text = _body_problem(payload)
+    if problem_text is not None:
+        return _reject(400, "invalid_json", problem_text)
 
     try:
         event = schemas.load_event(payload)
@@ -132,16 +149,23 @@ def receive_sis_event() -> ResponseReturnValue:
 
     try:
         applied = apply_sis_event(event, webhook_id, uow=svc.uow(), clock=svc.clock)
-    except OperationalError as exc:
-        # The database is down, or PostgreSQL broke a deadlock: the SIS retries, nothing is lost.
-        log.error("SIS delivery %s not applied, database unavailable: %s", webhook_id, exc.orig)
-        return problem(503, "database_unavailable", "try again later", **{"Retry-After": "5"})
     except IntegrityError as exc:
         # Concurrent copies of one delivery never get here (the webhook id insert is ON CONFLICT
         # DO NOTHING and answers 204). Anything else is retried rather than acknowledged: the
         # retry is then applied, or found to be a duplicate, and never lost.
         log.error("SIS delivery %s not applied, conflicting write: %s", webhook_id, exc.orig)
         return problem(503, "conflict", "try again later", **{"Retry-After": "1"})
+    except SQLAlchemyError as exc:
+        # The database is down or restarting, the pool is exhausted (its TimeoutError), or
+        # PostgreSQL broke a deadlock: nothing was acknowledged, so the SIS retries and nothing
+        # is lost. Never a 500, which some senders stop retrying.
+        log.error(
+            "SIS delivery %s not applied, database unavailable: %s: %s",
+            webhook_id,
+            type(exc).__name__,
+            getattr(exc, "orig", None) or exc,
+        )
+        return problem(503, "database_unavailable", "try again later", **{"Retry-After": "5"})
 
     log.info(
         "SIS delivery %s %s seq=%s: %s%s",
