@@ -90,6 +90,7 @@ def build_services(settings: Settings, *, clock: Callable[[], datetime] = utc_no
         timeout=settings.http_timeout_seconds,
         default_max_age=settings.platform_jwks_max_age_seconds,
         min_refetch=settings.platform_jwks_min_refetch_seconds,
+        max_wait=settings.platform_jwks_max_wait_seconds,
     )
     keyring = ToolKeyRing(engine, clock)
     return Services(

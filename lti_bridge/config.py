@@ -43,11 +43,15 @@ class Settings:
     # Connections each process's pool keeps for transactions (``serve`` raises it to --threads),
     # and how long a request waits for one before the database counts as unavailable (503).
     database_pool_size: int = 5
+    # The total time one onboarding check may spend on the platform's AGS (every request).
+    ags_check_deadline_seconds: float = 15.0
     database_pool_timeout_seconds: float = 10.0
     jwt_leeway_seconds: int = 60
     launch_state_ttl_seconds: int = 600
     platform_jwks_max_age_seconds: int = 3600
     platform_jwks_min_refetch_seconds: int = 30
+    # How long a launch waits for a platform's key set fetch before it is told to retry (503).
+    platform_jwks_max_wait_seconds: float = 3.0
     link_learners_by_email: bool = False
     # The issuer of the platform the SIS's platform_user_ids (and emails, for linking) refer to,
     # where an event does not name one itself. Empty: such ids match no launch at all.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from flask import Flask, jsonify, redirect, render_template, request
@@ -15,6 +16,7 @@ from lti_bridge.domain.errors import (
     LaunchError,
     LtiBridgeError,
     NotFoundError,
+    UnavailableError,
     ValidationError,
 )
 
@@ -26,6 +28,7 @@ STATUS = {
     NotFoundError: 404,
     ConflictError: 409,
     ValidationError: 422,
+    UnavailableError: 503,
 }
 
 
@@ -45,7 +48,7 @@ def return_url_with_error(return_url: str | None, message: str) -> str | None:
 
 def render_problem(
     status: int, title: str, message: str, hint: str = "", back_url: str | None = None
-) -> ResponseReturnValue:
+) -> tuple[Any, int]:
     if _wants_json():
         return jsonify(error=title, message=message), status
     page = render_template("error.html", title=title, message=message, hint=hint, back_url=back_url)
@@ -57,6 +60,12 @@ def register(app: Flask) -> None:
     def _domain_error(exc: LtiBridgeError) -> ResponseReturnValue:
         status = next((code for cls, code in STATUS.items() if isinstance(exc, cls)), 400)
         log.warning("%s %s refused: %s", request.method, request.path, exc)
+        if isinstance(exc, UnavailableError):
+            # Nothing wrong with the request: the learner (or client) tries again later.
+            body, code = render_problem(
+                status, "Try again shortly", exc.public_message, exc.admin_hint
+            )
+            return body, code, {"Retry-After": str(exc.retry_after)}
         back = return_url_with_error(getattr(exc, "return_url", None), exc.public_message)
         if back and not _wants_json():
             # A verified launch named its way back: the LMS shows the learner lti_errormsg.
