@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import tomllib
 from collections.abc import Mapping
@@ -13,6 +14,7 @@ from typing import Any
 ENV_PREFIX = "LTI_BRIDGE_"
 #: Session and CSRF tokens are HMACs under the secret key: shorter keys are guessable offline.
 MIN_SECRET_KEY_BYTES = 32
+_ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?")
 
 # Keys that may only come from the environment, never from the TOML file: a config file is
 # easily committed or copied around, a secret must not be.
@@ -159,6 +161,12 @@ def load_settings(
             f"(got {len(settings.secret_key.encode())}); "
             'generate one with: python -c "import secrets; print(secrets.token_urlsafe(48))"'
         )
+    for value in settings.frame_ancestors:
+        # Each goes into the Content-Security-Policy header as it is: an origin, nothing more.
+        if not _ORIGIN.fullmatch(value):
+            raise ConfigError(
+                f"{ENV_PREFIX}FRAME_ANCESTORS: {value!r} is not an origin like https://lms.example.edu"
+            )
     if settings.trusted_proxies < 0:
         raise ConfigError(f"{ENV_PREFIX}TRUSTED_PROXIES must be 0 or more")
     if not settings.database_url:

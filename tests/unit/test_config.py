@@ -68,3 +68,11 @@ def test_secret_key_is_generated_once_and_kept(tmp_path):
     second = ensure_secret_key(settings)
     assert first.secret_key and first.secret_key == second.secret_key
     assert (tmp_path / "secret_key").stat().st_mode & 0o077 == 0
+
+
+@pytest.mark.parametrize(
+    "value", ["https://lms.example.edu; script-src *", "*", "lms.example.edu", "https://a/b"]
+)
+def test_a_frame_ancestor_that_is_not_an_origin_is_refused(value):
+    with pytest.raises(ConfigError, match="FRAME_ANCESTORS"):
+        load_settings(overrides={"frame_ancestors": (value,)})
