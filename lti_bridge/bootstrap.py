@@ -46,12 +46,17 @@ class Services:
     clock: Callable[[], datetime] = field(default=utc_now)
 
     def uow(self) -> SqlAlchemyUnitOfWork:
-        return SqlAlchemyUnitOfWork(self.engine, self.recent_writes, self.statements)
+        return SqlAlchemyUnitOfWork(
+            self.engine, self.recent_writes, self.statements, self.settings.sis_platform_issuer
+        )
 
     def gate_companion(self, platform_id: int, launch: LaunchContext) -> Companion | None:
         """The credit gate's read, for a launch's state consume to carry."""
         return facts_companion(
-            platform_id, launch, link_by_email=self.settings.link_learners_by_email
+            platform_id,
+            launch,
+            link_by_email=self.settings.link_learners_by_email,
+            sis_platform_issuer=self.settings.sis_platform_issuer,
         )
 
     def tool_conf(self) -> DbToolConf:
@@ -66,7 +71,11 @@ def build_http_session() -> requests.Session:
 
 def build_services(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -> Services:
     """Wire the adapters for ``settings``; opens no connection until first use."""
-    engine = make_engine(settings.database_url)
+    engine = make_engine(
+        settings.database_url,
+        pool_size=settings.database_pool_size,
+        pool_timeout=settings.database_pool_timeout_seconds,
+    )
     statements = StatementConnections(engine)
     http = build_http_session()
     store: SharedLaunchStore
@@ -81,6 +90,7 @@ def build_services(settings: Settings, *, clock: Callable[[], datetime] = utc_no
         timeout=settings.http_timeout_seconds,
         default_max_age=settings.platform_jwks_max_age_seconds,
         min_refetch=settings.platform_jwks_min_refetch_seconds,
+        max_wait=settings.platform_jwks_max_wait_seconds,
     )
     keyring = ToolKeyRing(engine, clock)
     return Services(

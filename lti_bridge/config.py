@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import tomllib
 from collections.abc import Mapping
@@ -11,6 +12,9 @@ from pathlib import Path
 from typing import Any
 
 ENV_PREFIX = "LTI_BRIDGE_"
+#: Session and CSRF tokens are HMACs under the secret key: shorter keys are guessable offline.
+MIN_SECRET_KEY_BYTES = 32
+_ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?")
 
 # Keys that may only come from the environment, never from the TOML file: a config file is
 # easily committed or copied around, a secret must not be.
@@ -38,14 +42,29 @@ class Settings:
     sis_client_id: str = ""
     sis_client_secret: str = ""
     http_timeout_seconds: float = 10.0
+    # Connections each process's pool keeps for transactions (``serve`` raises it to --threads),
+    # and how long a request waits for one before the database counts as unavailable (503).
+    database_pool_size: int = 5
+    # The total time one onboarding check may spend on the platform's AGS (every request).
+    ags_check_deadline_seconds: float = 15.0
+    database_pool_timeout_seconds: float = 10.0
     jwt_leeway_seconds: int = 60
     launch_state_ttl_seconds: int = 600
     platform_jwks_max_age_seconds: int = 3600
     platform_jwks_min_refetch_seconds: int = 30
+    # How long a launch waits for a platform's key set fetch before it is told to retry (503).
+    platform_jwks_max_wait_seconds: float = 3.0
     link_learners_by_email: bool = False
+    # The issuer of the platform the SIS's platform_user_ids (and emails, for linking) refer to,
+    # where an event does not name one itself. Empty: such ids match no launch at all.
+    sis_platform_issuer: str = ""
     # Issuers (or their origins) allowed to register through /lti/register; "*" allows any.
     # Empty (the default): Dynamic Registration is off, platforms are added with the CLI.
     registration_issuers: tuple[str, ...] = ()
+    # Dynamic Registration needs the platform's one-time registration_token unless turned off.
+    registration_token_required: bool = True
+    # Development only: let registration URLs resolve to loopback, private or link-local hosts.
+    registration_allow_private_networks: bool = False
     max_credit_courses_per_session: int = 3
     max_program_years: int = 8
     payment_url: str = ""
@@ -56,6 +75,11 @@ class Settings:
     # /metrics: off unless on, or unless a token is set (then it wants "Bearer <token>").
     metrics: bool = False
     metrics_token: str = ""
+    # Origins besides the registered platforms' that may frame the tool (a platform whose pages
+    # live on another origin than its issuer, e.g. a hosted Canvas's own domain).
+    frame_ancestors: tuple[str, ...] = ()
+    # Number of reverse proxies in front whose X-Forwarded-* headers are trusted; 0: none.
+    trusted_proxies: int = 0
 
     @property
     def sqlite_default_url(self) -> str:
@@ -140,6 +164,20 @@ def load_settings(
         raise ConfigError(
             f"{ENV_PREFIX}LOG_FORMAT must be text or json, got {settings.log_format!r}"
         )
+    if settings.secret_key and len(settings.secret_key.encode()) < MIN_SECRET_KEY_BYTES:
+        raise ConfigError(
+            f"{ENV_PREFIX}SECRET_KEY must be at least {MIN_SECRET_KEY_BYTES} bytes "
+            f"(got {len(settings.secret_key.encode())}); "
+            'generate one with: python -c "import secrets; print(secrets.token_urlsafe(48))"'
+        )
+    for value in settings.frame_ancestors:
+        # Each goes into the Content-Security-Policy header as it is: an origin, nothing more.
+        if not _ORIGIN.fullmatch(value):
+            raise ConfigError(
+                f"{ENV_PREFIX}FRAME_ANCESTORS: {value!r} is not an origin like https://lms.example.edu"
+            )
+    if settings.trusted_proxies < 0:
+        raise ConfigError(f"{ENV_PREFIX}TRUSTED_PROXIES must be 0 or more")
     if not settings.database_url:
         settings = replace(settings, database_url=settings.sqlite_default_url)
     return settings

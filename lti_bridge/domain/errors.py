@@ -43,3 +43,20 @@ class ValidationError(LtiBridgeError):
     """Input that is well-formed but not acceptable."""
 
     public_message = "The request was not valid."
+
+
+class ConflictError(LtiBridgeError):
+    """The request would replace something that only an operator may change."""
+
+    public_message = "This is already registered."
+
+
+class UnavailableError(LtiBridgeError):
+    """Something the request needs is down for now; the same request may succeed later."""
+
+    public_message = "The tool cannot complete this right now. Please try again in a minute."
+
+    def __init__(self, reason: str, *, retry_after: int = 30, **kwargs: str) -> None:
+        super().__init__(reason, **kwargs)
+        #: Seconds after which trying again makes sense (the ``Retry-After`` header).
+        self.retry_after = max(1, int(retry_after))

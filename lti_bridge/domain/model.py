@@ -7,6 +7,8 @@ from enum import StrEnum
 from functools import cached_property
 from typing import Any
 
+from lti_bridge.domain.roles import is_staff as _opens_staff_views
+
 LIS_ROLE = "http://purl.imsglobal.org/vocab/lis/v2/membership#"
 INSTITUTION_ROLE = "http://purl.imsglobal.org/vocab/lis/v2/institution/person#"
 SYSTEM_ROLE = "http://purl.imsglobal.org/vocab/lis/v2/system/person#"
@@ -20,9 +22,6 @@ class MessageType(StrEnum):
 class LinkAccess(StrEnum):
     OPEN = "open"
     FOR_CREDIT = "for_credit"
-
-
-STAFF_ROLES = frozenset({"Instructor", "TeachingAssistant", "Administrator"})
 
 
 def short_role(role: str) -> str:
@@ -73,8 +72,9 @@ class LaunchContext:
 
     @cached_property
     def is_staff(self) -> bool:
-        """Instructors, teaching assistants and administrators see the roster (CONTRACT §3)."""
-        return bool(self.short_roles & STAFF_ROLES)
+        """Context instructors and teaching assistants, and system administrators, see staff
+        views; institution roles grant nothing, a context Learner role wins (CONTRACT §3)."""
+        return _opens_staff_views(self.roles)
 
     @cached_property
     def access(self) -> LinkAccess:
@@ -87,8 +87,13 @@ class LaunchContext:
 
     @property
     def sis_section_id(self) -> str | None:
-        """The SIS section: LIS course_section_sourcedid, else the custom ``sis_section``."""
-        return self.course_section_sourcedid or self.custom.get("sis_section") or None
+        """The SIS section the platform asserts: the LIS ``course_section_sourcedid``.
+
+        Never a link's custom ``sis_section``: whoever places a link sets its custom parameters
+        (CONTRACT §3). The section is honoured only where the catalog binds it to this launch's
+        platform or to any platform; the repositories check that.
+        """
+        return self.course_section_sourcedid
 
     @property
     def display_name(self) -> str:

@@ -70,6 +70,8 @@ class StudentRef:
     sis_id: str
     email: str | None = None
     platform_user_id: str | None = None
+    #: The issuer of the platform ``platform_user_id`` is an id on, when the SIS names it.
+    platform_issuer: str | None = None
 
 
 @dataclass(frozen=True)

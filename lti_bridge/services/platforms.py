@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from urllib.parse import urlsplit
 
-from lti_bridge.domain.errors import ValidationError
+from lti_bridge.domain.errors import ConflictError, ValidationError
 from lti_bridge.domain.model import PlatformRegistration
 from lti_bridge.services.ports import UnitOfWork
 
@@ -37,6 +37,29 @@ def register_platform(registration: PlatformRegistration, *, uow: UnitOfWork, no
     validate_registration(registration)
     with uow:
         platform_id = uow.lti.save_platform(registration, now)
+        for deployment_id in registration.deployment_ids:
+            uow.lti.add_deployment(platform_id, deployment_id, now)
+        uow.commit()
+    return platform_id
+
+
+def add_new_platform(registration: PlatformRegistration, *, uow: UnitOfWork, now: datetime) -> int:
+    """Add a platform that is not registered yet, with its deployments (Dynamic Registration).
+
+    Never updates an existing (issuer, client id): its key set URL decides whose launches the
+    tool believes, and only an operator changes it (``lti-bridge platform add``).
+    """
+    validate_registration(registration)
+    with uow:
+        platform_id = uow.lti.add_platform(registration, now)
+        if platform_id is None:
+            raise ConflictError(
+                f"dynamic registration of {registration.issuer} client {registration.client_id}, "
+                "which is registered already",
+                public_message="This platform is already registered with the tool.",
+                admin_hint="A registered platform is changed only by an operator: "
+                "lti-bridge platform add --issuer … --client-id … (re-adding updates it).",
+            )
         for deployment_id in registration.deployment_ids:
             uow.lti.add_deployment(platform_id, deployment_id, now)
         uow.commit()

@@ -62,8 +62,9 @@ class Roster:
     #: None when the SIS has not told the tool about the section yet.
     section: SectionInfo | None
     entries: tuple[RosterEntry, ...] = ()
-    #: A section the link's custom parameter named that neither the platform nor the catalog
-    #: confirms: not shown, since whoever places a link can set its parameters.
+    #: A section the link's custom parameter (or another platform's LIS claim) named that the
+    #: catalog does not confirm for this platform: not shown, since whoever places a link can
+    #: set its parameters.
     unconfirmed_section: str | None = None
 
     @property
@@ -84,12 +85,18 @@ class RosterRepository(Protocol):
         """The SIS section the catalog maps the context of the platform ``issuer`` to."""
         ...
 
+    def may_name_section(self, sis_id: str, issuer: str) -> bool:
+        """Whether a launch of the platform ``issuer`` may name the section: the catalog binds
+        it to that platform, to any platform, or lists no offering for it."""
+        ...
+
     def section(self, sis_id: str) -> SectionInfo | None: ...
 
     def students(
-        self, platform_id: int, section: SectionInfo, *, link_by_email: bool
+        self, platform_id: int, issuer: str, section: SectionInfo, *, link_by_email: bool
     ) -> list[RosterStudent]:
-        """Every student with a registration in the section, in any status."""
+        """Every student with a registration in the section, in any status, each matched to the
+        learners of the platform ``platform_id`` (whose issuer is ``issuer``)."""
         ...
 
 
@@ -98,17 +105,21 @@ def roster_section(
 ) -> tuple[str | None, str | None]:
     """Return the section a staff launch may see, and a section the link named but may not.
 
-    Only what the platform asserts (the LIS ``course_section_sourcedid``) or the university's
-    catalog maps the context to names the roster. The custom ``sis_section`` does not: an
-    instructor can set it on any link they place, and the roster shows other people's tuition
-    and holds.
+    Only what the platform asserts (the LIS ``course_section_sourcedid``), for a section the
+    catalog lets this platform name, or what the catalog maps the platform's context to names
+    the roster (CONTRACT §3). The custom ``sis_section`` does not: an instructor can set it on
+    any link they place, and the roster shows other people's tuition and holds.
     """
-    section_id = launch.course_section_sourcedid or (
+    claimed = launch.course_section_sourcedid
+    refused = None
+    if claimed and not repository.may_name_section(claimed, launch.issuer):
+        claimed, refused = None, claimed
+    section_id = claimed or (
         repository.section_for_context(launch.context_id, launch.issuer)
         if launch.context_id
         else None
     )
-    named = launch.custom.get("sis_section") or None
+    named = refused or launch.custom.get("sis_section") or None
     return section_id, (named if named and named != section_id else None)
 
 
@@ -127,7 +138,10 @@ def credit_roster(
     if section is None:
         return Roster(section_id, None, unconfirmed_section=unconfirmed)
     entries = []
-    for student in repository.students(platform_id, section, link_by_email=link_by_email):
+    students = repository.students(
+        platform_id, launch.issuer, section, link_by_email=link_by_email
+    )
+    for student in students:
         registration = student.facts.registration
         if registration is None:
             continue

@@ -27,10 +27,11 @@ def create_app(
     telemetry.configure_logging(settings.log_format, settings.log_level)
     app.extensions["lti_bridge"] = services or build_services(settings)
 
-    from lti_bridge.web import cli, errors, health, home, lti, metrics, register
+    from lti_bridge.web import cli, errors, health, home, lti, metrics, register, security
 
     cli.register_commands(app)
     errors.register(app)
+    security.register(app)
     app.register_blueprint(health.bp)
     app.register_blueprint(home.bp)
     app.register_blueprint(metrics.bp)

@@ -152,6 +152,11 @@ def serve(
         threading.Thread(
             target=_background_work, args=(svc, 60.0), name="lti-bridge-relay", daemon=True
         ).start()
+    # Each worker's pool holds a connection per thread (a unit of work each at most): more
+    # threads than pool slots would queue requests on the pool and time out.
+    os.environ.setdefault(
+        "LTI_BRIDGE_DATABASE_POOL_SIZE", str(max(threads, svc.settings.database_pool_size))
+    )
     run_gunicorn(host=host, port=port, workers=workers, threads=threads, access_log=access_log)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from flask import Flask, jsonify, redirect, render_template, request
@@ -10,16 +11,25 @@ from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
 
 from lti_bridge.domain.errors import (
+    ConflictError,
     ForbiddenError,
     LaunchError,
     LtiBridgeError,
     NotFoundError,
+    UnavailableError,
     ValidationError,
 )
 
 log = logging.getLogger("lti_bridge.web")
 
-STATUS = {LaunchError: 400, ForbiddenError: 403, NotFoundError: 404, ValidationError: 422}
+STATUS = {
+    LaunchError: 400,
+    ForbiddenError: 403,
+    NotFoundError: 404,
+    ConflictError: 409,
+    ValidationError: 422,
+    UnavailableError: 503,
+}
 
 
 def _wants_json() -> bool:
@@ -38,7 +48,7 @@ def return_url_with_error(return_url: str | None, message: str) -> str | None:
 
 def render_problem(
     status: int, title: str, message: str, hint: str = "", back_url: str | None = None
-) -> ResponseReturnValue:
+) -> tuple[Any, int]:
     if _wants_json():
         return jsonify(error=title, message=message), status
     page = render_template("error.html", title=title, message=message, hint=hint, back_url=back_url)
@@ -51,6 +61,12 @@ def register(app: Flask) -> None:
         status = next((code for cls, code in STATUS.items() if isinstance(exc, cls)), 400)
         if request.endpoint != "lti.launch":  # a launch logs its own line, refusals included
             log.warning("%s %s refused: %s", request.method, request.path, exc)
+        if isinstance(exc, UnavailableError):
+            # Nothing wrong with the request: the learner (or client) tries again later.
+            body, code = render_problem(
+                status, "Try again shortly", exc.public_message, exc.admin_hint
+            )
+            return body, code, {"Retry-After": str(exc.retry_after)}
         back = return_url_with_error(getattr(exc, "return_url", None), exc.public_message)
         if back and not _wants_json():
             # A verified launch named its way back: the LMS shows the learner lti_errormsg.

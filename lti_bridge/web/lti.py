@@ -228,6 +228,7 @@ def _launch(seen: dict[str, Any]) -> ResponseReturnValue:
     decision = recorded.decision
     seen["decision"] = decision
     if context.message_type is MessageType.DEEP_LINKING:
+        deep_linking.return_url(message.get_launch_data())  # refused now, not after the picking
         seen["outcome"] = "deep_linking"
         return _deep_linking_picker(context, message.get_launch_id())
     if context.is_staff:

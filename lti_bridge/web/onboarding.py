@@ -31,6 +31,7 @@ def onboarding_launch(context: LaunchContext, platform_id: int) -> ResponseRetur
         svc.tool_conf().find(context.issuer, context.client_id),
         context.ags_lineitems_url,
         context.ags_scopes,
+        deadline_seconds=svc.settings.ags_check_deadline_seconds,
     )
     try:
         check = check_onboarding(

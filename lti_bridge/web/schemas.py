@@ -86,6 +86,8 @@ class StudentSchema(_Lenient):
     sis_id = Text(required=True, validate=Length(min=1, max=255))
     email = Text(load_default=None, allow_none=True, validate=Length(min=1, max=320))
     platform_user_id = Text(load_default=None, allow_none=True, validate=Length(min=1, max=255))
+    # The platform (issuer) platform_user_id is an id on; else LTI_BRIDGE_SIS_PLATFORM_ISSUER.
+    platform_issuer = Text(load_default=None, allow_none=True, validate=Length(min=1, max=512))
 
     @post_load
     def _make(self, data: dict[str, Any], **_kwargs: Any) -> StudentRef:

@@ -7,6 +7,11 @@ from typing import Any
 
 from gunicorn.app.base import BaseApplication
 
+#: The request's method and path, never its query string: /lti/register carries the platform's
+#: registration token there, and /lti/login its login hints. The worker's pid on each line:
+#: operators can see how requests spread over workers.
+ACCESS_LOG_FORMAT = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(M)sms pid=%(p)s'
+
 
 class _Gunicorn(BaseApplication):  # type: ignore[misc]
     def __init__(self, options: dict[str, Any], factory: str) -> None:
@@ -40,8 +45,7 @@ def run_gunicorn(
             "threads": threads,
             "worker_class": "gthread" if threads > 1 else "sync",
             "accesslog": "-" if access_log else None,
-            # The worker's pid on each line: operators can see how requests spread over workers.
-            "access_log_format": '%(h)s "%(r)s" %(s)s %(b)s %(M)sms pid=%(p)s',
+            "access_log_format": ACCESS_LOG_FORMAT,
             "timeout": 60,
             "graceful_timeout": 10,
         },

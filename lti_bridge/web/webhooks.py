@@ -18,7 +18,7 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 from flask import Blueprint, Response, jsonify, make_response, request
 from flask.typing import ResponseReturnValue
 from marshmallow import ValidationError
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from lti_bridge import telemetry
 from lti_bridge.adapters.sis.signature import SecretError, SignatureError, WebhookVerifier
@@ -77,19 +77,35 @@ def _finite_float(text: str) -> float:
 MAX_NESTING = 32
 
 
-def _nests_too_deep(value: Any, limit: int = MAX_NESTING) -> bool:
-    """Tell whether arrays and objects in ``value`` nest deeper than ``limit``."""
+def _body_problem(value: Any, limit: int = MAX_NESTING) -> str | None:
+    """What keeps the parsed body from being stored as it is, or None.
+
+    Arrays and objects nesting deeper than ``limit``; a NUL character or an unpaired surrogate
+    in any string, key or value, ignored fields included: the body is kept for audit, and
+    PostgreSQL refuses both in its JSON where SQLite would store them.
+    """
     # Checked without recursion: a body the parser just managed could still overflow the stack
     # when it is serialised again for storage, many frames further down.
     stack = [(value, 1)]
     while stack:
         item, depth = stack.pop()
-        if isinstance(item, dict | list):
+        if isinstance(item, str):
+            if "\x00" in item:
+                return "the body holds a NUL character (\\u0000)"
+            if not item.isascii():
+                try:
+                    item.encode("utf-8")
+                except UnicodeEncodeError:
+                    return "the body holds an unpaired surrogate: not valid Unicode"
+        elif isinstance(item, dict | list):
             if depth > limit:
-                return True
-            children = item.values() if isinstance(item, dict) else item
-            stack.extend((child, depth + 1) for child in children)
-    return False
+                return f"the body nests deeper than {limit} levels"
+            if isinstance(item, dict):
+                stack.extend((key, depth) for key in item)
+                stack.extend((child, depth + 1) for child in item.values())
+            else:
+                stack.extend((child, depth + 1) for child in item)
+    return None
 
 
 @bp.post("/webhooks/sis")
@@ -144,10 +160,9 @@ def _receive(seen: dict[str, Any]) -> ResponseReturnValue:
         return _reject(seen, 400, "invalid_json", f"the body is not JSON: {exc}")
     if isinstance(payload, dict) and isinstance(payload.get("type"), str):
         seen["type"] = payload["type"]
-    if _nests_too_deep(payload):
-        return _reject(
-            seen, 400, "invalid_json", f"the body nests deeper than {MAX_NESTING} levels"
-        )
+    problem_text = _body_problem(payload)
+    if problem_text is not None:
+        return _reject(seen, 400, "invalid_json", problem_text)
 
     try:
         event = schemas.load_event(payload)
@@ -157,16 +172,21 @@ def _receive(seen: dict[str, Any]) -> ResponseReturnValue:
     seen.update(type=event.type.value, sequence=event.sequence)
     try:
         applied = apply_sis_event(event, webhook_id, uow=svc.uow(), clock=svc.clock)
-    except OperationalError as exc:
-        # The database is down, or PostgreSQL broke a deadlock: the SIS retries, nothing is lost.
-        seen.update(error="database_unavailable", detail=str(exc.orig))
-        return problem(503, "database_unavailable", "try again later", **{"Retry-After": "5"})
     except IntegrityError as exc:
         # Concurrent copies of one delivery never get here (the webhook id insert is ON CONFLICT
         # DO NOTHING and answers 204). Anything else is retried rather than acknowledged: the
         # retry is then applied, or found to be a duplicate, and never lost.
         seen.update(error="conflict", detail=str(exc.orig))
         return problem(503, "conflict", "try again later", **{"Retry-After": "1"})
+    except SQLAlchemyError as exc:
+        # The database is down or restarting, the pool is exhausted (its TimeoutError), or
+        # PostgreSQL broke a deadlock: nothing was acknowledged, so the SIS retries and nothing
+        # is lost. Never a 500, which some senders stop retrying.
+        seen.update(
+            error="database_unavailable",
+            detail=f"{type(exc).__name__}: {getattr(exc, 'orig', None) or exc}",
+        )
+        return problem(503, "database_unavailable", "try again later", **{"Retry-After": "5"})
 
     seen.update(outcome=applied.outcome.value, detail=applied.reason or None)
     if applied.outcome is DeliveryOutcome.IGNORED:

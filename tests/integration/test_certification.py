@@ -195,9 +195,11 @@ def test_valid_variants_are_accepted(client, platform, role, variant):
         (["http://purl.imsglobal.org/vocab/lis/v2/membership#Unknown"], False),
         ([ROLE + "Learner", ROLE + "Mentor"], False),
         ([ROLE + "Learner", ROLE + "Instructor"], True),
-        (["http://purl.imsglobal.org/vocab/lis/v2/institution/person#Administrator"], True),
+        (["http://purl.imsglobal.org/vocab/lis/v2/system/person#Administrator"], True),
+        (["http://purl.imsglobal.org/vocab/lis/v2/institution/person#Administrator"], False),
     ],
-    ids=["empty", "unknown", "several-learner", "several-with-instructor", "administrator"],
+    ids=["empty", "unknown", "several-learner", "several-with-instructor", "administrator",
+         "institution-administrator"],
 )
 def test_empty_unknown_and_several_roles_are_accepted(client, platform, roles, staff):
     response = platform.launch(client, roles=roles)

@@ -35,7 +35,13 @@ def app_config(app_config: dict[str, object]) -> dict[str, object]:
     # A short timeout keeps the slow-platform case quick; loopback answers in milliseconds.
     # Tests that start their own platform allow any issuer; the `lms` fixture narrows it to its
     # own, and the allow-list has tests of its own below.
-    return {**app_config, "http_timeout_seconds": 1.0, "registration_issuers": ("*",)}
+    # The loopback platform is a development set-up: private addresses allowed, by name.
+    return {
+        **app_config,
+        "http_timeout_seconds": 1.0,
+        "registration_issuers": ("*",),
+        "registration_allow_private_networks": True,
+    }
 
 
 @pytest.fixture
@@ -175,6 +181,8 @@ def test_the_configured_public_url_is_what_the_platform_is_given(
 def test_without_a_registration_token_no_authorization_is_sent(
     app: Flask, client: FlaskClient
 ) -> None:
+    svc = app.extensions["lti_bridge"]
+    svc.settings = replace(svc.settings, registration_token_required=False)
     with registration_platform(token=None) as lms:
         assert register(client, lms).status_code == 200
 
@@ -198,25 +206,18 @@ def test_only_what_the_platform_supports_is_asked_for(client: FlaskClient) -> No
     assert [m["type"] for m in body[TOOL_CONFIGURATION]["messages"]] == ["LtiResourceLinkRequest"]
 
 
-def test_registering_again_updates_rather_than_duplicates(
+def test_registering_an_existing_client_again_is_refused_and_changes_nothing(
     app: Flask, client: FlaskClient, lms: RegistrationPlatform
 ) -> None:
     assert register(client, lms).status_code == 200
-    assert register(client, lms).status_code == 200
-
-    assert row_counts(app) == (1, 1)
-    assert stored(app)[0].deployment_ids == ("dr-deployment-1",)
-
-
-def test_a_new_deployment_from_the_same_client_is_added(
-    app: Flask, client: FlaskClient, lms: RegistrationPlatform
-) -> None:
-    register(client, lms)
+    before = stored(app)
     lms.deployment_id = "dr-deployment-2"
-    register(client, lms)
 
-    [platform] = stored(app)
-    assert platform.deployment_ids == ("dr-deployment-1", "dr-deployment-2")
+    again = register(client, lms)
+
+    assert again.status_code == 409
+    assert "lti-bridge platform add" in again.get_data(as_text=True)
+    assert stored(app) == before and row_counts(app) == (1, 1)
 
 
 CONFIG_KEYS = (
@@ -273,6 +274,16 @@ FAILURES = [
         422,
         id="registration-endpoint-plain-http",
     ),
+    *[
+        pytest.param(
+            {"config_overrides": {key: "https://attacker.example.net/x"}},
+            {},
+            422,
+            id=f"{key}-on-another-origin",
+        )
+        for key in ("registration_endpoint", "jwks_uri", "token_endpoint",
+                    "authorization_endpoint")
+    ],
     pytest.param(
         {"config_overrides": {"id_token_signing_alg_values_supported": ["HS256"]}},
         {},
@@ -323,7 +334,9 @@ def test_an_unreachable_platform_answers_bad_gateway_and_writes_nothing(
         port = sock.getsockname()[1]
     url = f"http://127.0.0.1:{port}/.well-known/openid-configuration"
 
-    response = client.get("/lti/register", query_string={"openid_configuration": url})
+    response = client.get(
+        "/lti/register", query_string={"openid_configuration": url, "registration_token": "t"}
+    )
 
     assert response.status_code == 502
     assert "could not reach the platform" in response.get_data(as_text=True)
@@ -362,3 +375,94 @@ def test_a_dynamically_registered_platform_can_launch_the_tool(client: FlaskClie
     assert response.status_code == 200, response.get_data(as_text=True)
     assert "Week 1 reading" in response.get_data(as_text=True)
     assert scripted.jwks_fetches == 1
+
+
+# --- taking over a platform ------------------------------------------------------------------
+
+
+def key_set_url(app: Flask) -> str:
+    with app.extensions["lti_bridge"].engine.connect() as conn:
+        return str(conn.execute(select(platforms.c.key_set_url)).scalar_one())
+
+
+def test_a_configuration_pointing_the_jwks_elsewhere_cannot_take_over_a_registered_platform(
+    app: Flask, client: FlaskClient
+) -> None:
+    with registration_platform() as lms, registration_platform() as attacker:
+        # The operator registered the LMS; an anonymous caller then presents a configuration
+        # on the LMS's own (allowed) origin whose endpoints are the attacker's.
+        ScriptedPlatform(issuer=lms.base_url, client_id=lms.client_id,
+                         jwks_url=lms.base_url + "/jwks").register(app)
+        allow_registration_from(app, lms.base_url)
+        lms.config_overrides = {
+            "registration_endpoint": attacker.base_url + "/register",
+            "jwks_uri": attacker.base_url + "/jwks",
+        }
+
+        response = register(client, lms)
+
+    assert response.status_code == 422
+    assert attacker.registrations == []
+    assert key_set_url(app) == lms.base_url + "/jwks"
+
+
+def test_a_registration_answering_a_registered_client_id_does_not_replace_its_keys(
+    app: Flask, client: FlaskClient, lms: RegistrationPlatform
+) -> None:
+    ScriptedPlatform(issuer=lms.base_url, client_id=lms.client_id,
+                     jwks_url="https://keys.lms.example.edu/jwks").register(app)
+    lms.config_overrides = {"jwks_uri": lms.base_url + "/other-jwks"}
+
+    response = register(client, lms)
+
+    assert response.status_code == 409
+    assert key_set_url(app) == "https://keys.lms.example.edu/jwks"
+
+
+def test_a_registration_without_the_platforms_token_is_refused_before_any_request(
+    app: Flask, client: FlaskClient, lms: RegistrationPlatform
+) -> None:
+    response = register(client, lms, registration_token=None)
+
+    assert response.status_code == 403
+    assert lms.config_fetches == 0 and row_counts(app) == (0, 0)
+
+
+def test_a_loopback_configuration_url_is_refused_unless_allowed_for_development(
+    app: Flask, client: FlaskClient, lms: RegistrationPlatform, caplog: pytest.LogCaptureFixture
+) -> None:
+    svc = app.extensions["lti_bridge"]
+    svc.settings = replace(svc.settings, registration_allow_private_networks=False)
+
+    with caplog.at_level("INFO", logger="lti_bridge.register"):
+        response = register(client, lms)
+        by_name = register(client, lms, openid_configuration=lms.configuration_url.replace(
+            "127.0.0.1", "localhost"))
+
+    assert response.status_code == 403 and by_name.status_code == 403
+    assert lms.config_fetches == 0 and row_counts(app) == (0, 0)
+    # Every attempt is logged, refusals with their reason.
+    attempts = [r for r in caplog.records if "dynamic registration attempt" in r.getMessage()]
+    assert len(attempts) == 2
+    assert any("non-public 127.0.0.1" in r.getMessage() for r in caplog.records)
+
+
+def test_the_refusal_page_shows_nothing_the_platform_or_an_internal_service_answered(
+    app: Flask, client: FlaskClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    secret = "internal-service-said-db-password-hunter2"
+    answer = {"error": "invalid_client_metadata", "error_description": secret}
+    with (
+        caplog.at_level("INFO", logger="lti_bridge.register"),
+        registration_platform(registration_answer=(400, answer)) as lms,
+    ):
+        refused = register(client, lms)
+        lms.registration_answer = None
+        lms.config_overrides = {"issuer": "https://lms.example.edu/" + secret}
+        invalid = register(client, lms)
+
+    for response in (refused, invalid):
+        assert response.status_code in (422, 502)
+        page = response.get_data(as_text=True)
+        assert secret not in page and 'id="error-hint"' in page
+    assert secret in caplog.text  # the operator reads it in the log

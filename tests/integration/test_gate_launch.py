@@ -202,13 +202,13 @@ def test_sis_platform_user_id_links_a_launch_without_lis_data(
     client: Any, platform: ScriptedPlatform
 ) -> None:
     sis = Sis(client)
-    sis.registration(tuition="paid", platform_user_id="learner-1")
+    sis.registration(tuition="paid", platform_user_id="learner-1", platform_issuer=platform.issuer)
     sis.student("student.onboarding_completed")
 
     response = platform.launch(
         client,
-        custom={**EXAM, "sis_section": "DTSA5509-100-2024S1"},
-        lis=REMOVE,
+        custom=dict(EXAM),
+        lis={"course_section_sourcedid": "DTSA5509-100-2024S1"},
     )
 
     assert response.status_code == 200
@@ -220,12 +220,16 @@ def test_email_links_only_where_the_university_allows_it(
     sis = Sis(client)
     sis.registration(tuition="paid", email="AB12@example.edu")
     sis.student("student.onboarding_completed")
-    claims = {"lis": REMOVE, "custom": {**EXAM, "sis_section": "DTSA5509-100-2024S1"}}
+    claims = {"lis": {"course_section_sourcedid": "DTSA5509-100-2024S1"}, "custom": dict(EXAM)}
 
     assert reasons(platform.launch(client, **claims))[0] == "not_linked"
 
     app.extensions["lti_bridge"].settings = app.extensions["lti_bridge"].settings.__class__(
-        **{**app.extensions["lti_bridge"].settings.__dict__, "link_learners_by_email": True}
+        **{
+            **app.extensions["lti_bridge"].settings.__dict__,
+            "link_learners_by_email": True,
+            "sis_platform_issuer": platform.issuer,
+        }
     )
     assert platform.launch(client, **claims).status_code == 200
 

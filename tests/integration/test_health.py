@@ -20,7 +20,7 @@ def test_readyz_answers_503_when_the_database_is_unreachable(tmp_path):
         {
             "database_url": "postgresql+psycopg://nobody@127.0.0.1:1/none",
             "instance_path": str(tmp_path),
-            "secret_key": "x",
+            "secret_key": "x" * 32,
         }
     )
     response = app.test_client().get("/readyz")

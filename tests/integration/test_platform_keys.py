@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 
 import pytest
 import requests
@@ -10,7 +12,7 @@ from jwcrypto import jwk
 from werkzeug.wrappers import Request, Response
 
 from lti_bridge.adapters.lti.platform_keys import PlatformKeyCache
-from lti_bridge.domain.errors import LaunchError
+from lti_bridge.domain.errors import LaunchError, UnavailableError
 from tests.fixtures.loopback import serve
 
 
@@ -106,10 +108,11 @@ def test_a_flood_of_unknown_kids_causes_at_most_one_refetch(jwks):
     assert jwks.fetches == 2
 
 
-def test_unreachable_key_set_is_a_launch_error():
+def test_unreachable_key_set_is_unavailable_for_now_not_a_bad_launch():
     cache = make_cache(Clock())
-    with pytest.raises(LaunchError, match="could not fetch"):
+    with pytest.raises(UnavailableError, match="could not fetch") as caught:
         cache.rsa_key("http://127.0.0.1:9/jwks", "k1")
+    assert 1 <= caught.value.retry_after <= 31
 
 
 def test_known_keys_survive_a_failing_refetch(jwks):
@@ -129,3 +132,74 @@ def test_a_key_that_is_not_rsa_is_refused_by_name(jwks):
         cache.rsa_key(jwks.url, "ec1")
     # The RSA key beside it is still served.
     assert served(cache.rsa_key(jwks.url, "k1")) == jwks.public("k1")
+
+
+# --- a key set that is slow or down ----------------------------------------------------------
+
+
+class SlowJwks(JwksServer):
+    """A key set server that answers only after ``delay`` seconds."""
+
+    def __init__(self, delay: float) -> None:
+        super().__init__()
+        self.delay = delay
+
+    def __call__(self, environ, start_response):
+        time.sleep(self.delay)
+        return super().__call__(environ, start_response)
+
+
+def test_concurrent_launches_against_a_hanging_key_set_share_one_fetch_and_wait_a_bounded_time():
+    server = SlowJwks(delay=2.0)
+    with serve(server) as url:
+        cache = make_cache(time.monotonic, max_wait=0.3, timeout=5.0)
+        outcomes: list[tuple[str, float]] = []
+
+        def launch() -> None:
+            started = time.monotonic()
+            try:
+                cache.rsa_key(url + "/jwks", "k1")
+                outcomes.append(("ok", time.monotonic() - started))
+            except UnavailableError:
+                outcomes.append(("unavailable", time.monotonic() - started))
+
+        threads = [threading.Thread(target=launch) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        # Not 2, 4, 6, 8 s one after another: each is told within the bounded wait.
+        assert [o for o, _ in outcomes] == ["unavailable"] * 4
+        assert max(seconds for _, seconds in outcomes) < 1.0
+        # The one fetch finishes aside; the next launch finds its keys.
+        time.sleep(2.2)
+        assert served(cache.rsa_key(url + "/jwks", "k1")) == server.public("k1")
+        assert server.fetches == 1
+
+
+def test_a_failed_fetch_is_remembered_for_the_refetch_interval(jwks):
+    clock = Clock()
+    jwks.status = 500
+    cache = make_cache(clock, min_refetch=30)
+    for _ in range(5):
+        with pytest.raises(UnavailableError):
+            cache.rsa_key(jwks.url, "k1")
+    assert jwks.fetches == 1
+    jwks.status = 200
+    clock.now += 31
+    assert served(cache.rsa_key(jwks.url, "k1")) == jwks.public("k1")
+    assert jwks.fetches == 2
+
+
+def test_known_keys_serve_while_a_slow_refetch_runs():
+    server = SlowJwks(delay=0.0)
+    with serve(server) as url:
+        clock = Clock()
+        server.cache_control = "max-age=10"
+        cache = make_cache(clock, max_wait=0.2)
+        cache.rsa_key(url + "/jwks", "k1")
+        server.delay = 1.5
+        clock.now += 11
+        started = time.monotonic()
+        assert served(cache.rsa_key(url + "/jwks", "k1")) == server.public("k1")
+        assert time.monotonic() - started < 1.0

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.fixtures.platform import REMOVE, ScriptedPlatform, scripted_platform
+from tests.fixtures.platform import REMOVE, ROLE, ScriptedPlatform, scripted_platform
 from tests.fixtures.sis_events import SECRET, session_around
 from tests.integration.test_gate_launch import EXAM, TODAY, Sis
 
@@ -227,9 +227,10 @@ def test_the_roster_is_for_staff_and_never_cached(
 
     learner = platform.launch(client, custom=dict(EXAM))
     assert 'id="roster"' not in learner.get_data(as_text=True)
-    for role in ("Instructor", "TeachingAssistant", "Administrator"):
+    system = "http://purl.imsglobal.org/vocab/lis/v2/system/person#"
+    for role in (ROLE + "Instructor", ROLE + "TeachingAssistant", system + "Administrator"):
         login = platform.login(client)
         staff = platform.post_launch(client, login, platform.sign(platform.claims(
-            login, role=role, sub="staff-1", custom=dict(EXAM))))
+            login, roles=[role], sub="staff-1", custom=dict(EXAM))))
         assert 'id="roster"' in staff.get_data(as_text=True), role
         assert staff.headers["Cache-Control"] == "no-store"

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import threading
+import time
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.pool import NullPool
 
 from lti_bridge.adapters.db.engine import make_engine
 from lti_bridge.adapters.db.statements import StatementConnections
@@ -70,19 +72,43 @@ def pg_engine(pg_database):
     eng.dispose()
 
 
-def test_postgresql_connection_dropped_by_the_server_fails_once_then_reconnects(pg_engine):
+def terminate(engine, pid: int) -> None:
+    """End a server session as a PostgreSQL restart does, and wait until it is gone."""
+    with create_engine(engine.url, poolclass=NullPool).connect() as admin:
+        admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        admin.commit()
+        for _ in range(200):
+            alive = admin.execute(
+                text("SELECT count(*) FROM pg_stat_activity WHERE pid = :pid"), {"pid": pid}
+            ).scalar()
+            admin.commit()
+            if not alive:
+                return
+            time.sleep(0.01)
+    raise AssertionError(f"backend {pid} still alive")
+
+
+def test_a_statement_connection_closed_by_a_postgresql_restart_reconnects_without_failing(
+    pg_engine,
+):
     engine = pg_engine
     statements = StatementConnections(engine)
     with statements.connection() as conn:
         pid = conn.execute(text("SELECT pg_backend_pid()")).scalar()
-    with engine.connect() as admin:
-        admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
-        admin.commit()
-    with pytest.raises(DBAPIError), statements.connection() as conn:
-        conn.execute(text("SELECT 1"))
+    terminate(engine, pid)
     with statements.connection() as conn:
         assert conn.execute(text("SELECT pg_backend_pid()")).scalar() != pid
     statements.close_all()
+
+
+def test_a_pooled_connection_closed_by_a_postgresql_restart_is_replaced_before_use(pg_engine):
+    engine = pg_engine
+    with engine.connect() as conn:
+        pid = conn.execute(text("SELECT pg_backend_pid()")).scalar()
+    terminate(engine, pid)
+    # The pool hands out its one idle connection first: the dead one is found and replaced.
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT pg_backend_pid()")).scalar() != pid
 
 
 def test_postgresql_relaxed_commits_stay_on_the_statement_connection(pg_engine):

@@ -130,11 +130,12 @@ def test_launch_without_context_or_personal_data_still_reduces():
     assert ctx.access is LinkAccess.OPEN
 
 
-def test_custom_sis_section_is_used_when_lis_gives_none():
+def test_a_links_custom_sis_section_never_names_the_section():
+    # Whoever places a link sets its custom parameters: they cannot pick another section.
     body = full_launch()
     body.pop(LTI + "lis")
     body[LTI + "custom"] = {"sis_section": "SEC-9"}
-    assert launch_context_from_claims(body).sis_section_id == "SEC-9"
+    assert launch_context_from_claims(body).sis_section_id is None
 
 
 @pytest.mark.parametrize(
@@ -142,7 +143,7 @@ def test_custom_sis_section_is_used_when_lis_gives_none():
     [
         "http://purl.imsglobal.org/vocab/lis/v2/membership#Instructor",
         "http://purl.imsglobal.org/vocab/lis/v2/membership/Instructor#TeachingAssistant",
-        "http://purl.imsglobal.org/vocab/lis/v2/institution/person#Administrator",
+        "http://purl.imsglobal.org/vocab/lis/v2/system/person#Administrator",
         "Instructor",
     ],
 )

@@ -28,7 +28,19 @@ def test_secrets_are_refused_in_the_toml_file(tmp_path):
 
 
 def test_numeric_secret_stays_text():
-    assert load_settings({"LTI_BRIDGE_SECRET_KEY": "12345"}).secret_key == "12345"
+    digits = "1234567890" * 4
+    assert load_settings({"LTI_BRIDGE_SECRET_KEY": digits}).secret_key == digits
+
+
+@pytest.mark.parametrize("key", ["x", "short-secret", "a" * 31, "é" * 15])
+def test_a_secret_key_shorter_than_32_bytes_is_refused(key):
+    # Sessions and CSRF tokens are HMACs under this key: a short one can be guessed offline.
+    with pytest.raises(ConfigError, match="at least 32 bytes"):
+        load_settings({"LTI_BRIDGE_SECRET_KEY": key})
+
+
+def test_a_secret_key_of_32_bytes_is_accepted():
+    assert load_settings({"LTI_BRIDGE_SECRET_KEY": "k" * 32}).secret_key == "k" * 32
 
 
 def test_webhook_secrets_are_space_separated_and_checked():
@@ -56,3 +68,11 @@ def test_secret_key_is_generated_once_and_kept(tmp_path):
     second = ensure_secret_key(settings)
     assert first.secret_key and first.secret_key == second.secret_key
     assert (tmp_path / "secret_key").stat().st_mode & 0o077 == 0
+
+
+@pytest.mark.parametrize(
+    "value", ["https://lms.example.edu; script-src *", "*", "lms.example.edu", "https://a/b"]
+)
+def test_a_frame_ancestor_that_is_not_an_origin_is_refused(value):
+    with pytest.raises(ConfigError, match="FRAME_ANCESTORS"):
+        load_settings(overrides={"frame_ancestors": (value,)})

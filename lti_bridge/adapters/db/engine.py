@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import select
 import threading
 from importlib import resources
 from pathlib import Path
@@ -13,7 +14,8 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, DisconnectionError
+from sqlalchemy.pool import NullPool
 
 from lti_bridge.domain.errors import LtiBridgeError
 
@@ -79,6 +81,10 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         database = parsed.database or ""
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
+        else:
+            # An in-memory database lives in one connection per thread: no pool to size.
+            for name in ("pool_size", "pool_timeout", "max_overflow"):
+                kwargs.pop(name, None)
         engine = create_engine(url, connect_args={"timeout": 30}, **kwargs)
         lock_path = f"{database}.writelock" if database and database != ":memory:" else None
 
@@ -134,12 +140,41 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
                 writelock_release(conn)
 
         return engine
-    # No pre-ping round trip per checkout: a connection the server dropped fails one request,
-    # SQLAlchemy then discards the pool, and the next request reconnects.
-    kwargs.setdefault("pool_recycle", 1800)
-    kwargs.setdefault("pool_size", 5)
-    kwargs.setdefault("max_overflow", 10)
-    return create_engine(url, **kwargs)
+    if kwargs.get("poolclass") is not NullPool:
+        kwargs.setdefault("pool_recycle", 1800)
+        kwargs.setdefault("pool_size", 5)
+        kwargs.setdefault("max_overflow", 10)
+    engine = create_engine(url, **kwargs)
+
+    @event.listens_for(engine, "checkout")
+    def _check_alive(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        # A connection the server closed (a restart, an idle timeout, pg_terminate_backend) is
+        # replaced before use, without the round trip pool_pre_ping would cost every checkout:
+        # the pool discards it and checks out another.
+        if connection_dropped(dbapi_connection):
+            raise DisconnectionError("the server closed this pooled connection")
+
+    return engine
+
+
+def connection_dropped(dbapi_connection: Any) -> bool:
+    """Whether the server has closed an idle psycopg connection, without a round trip.
+
+    An idle connection has nothing to read; when the server ends a session (a restart, above
+    all) it sends its FATAL message and closes the socket, which then polls readable.
+    """
+    if getattr(dbapi_connection, "closed", False) or getattr(dbapi_connection, "broken", False):
+        return True
+    pgconn = getattr(dbapi_connection, "pgconn", None)
+    if pgconn is None:
+        return False
+    try:
+        fd = pgconn.socket
+    except Exception:  # noqa: BLE001 - psycopg raises when the connection is unusable
+        return True
+    poller = select.poll()
+    poller.register(fd, select.POLLIN | select.POLLERR | select.POLLHUP)
+    return bool(poller.poll(0))
 
 
 def alembic_config(url: str) -> Config:

@@ -5,7 +5,10 @@ when what was read ahead was not for this learner, it runs on its own.
 
 Isolation: everything starts from the launch's own identity: the ``learners`` row of its
 platform (platform id and ``sub``), and SIS records reached only through the launch's
-``person_sourcedid``, the platform user id the SIS gave, or, where allowed, the email.
+``person_sourcedid``, or the platform user id the SIS gave (or, where allowed, the email) when
+the SIS's record names the launch's platform. A section comes from the LIS claim only when the
+catalog binds it to the launch's platform or to any; else from the catalog's mapping of the
+platform's context (CONTRACT §3).
 """
 
 from __future__ import annotations
@@ -34,13 +37,14 @@ from sqlalchemy import (
     update,
 )
 
-from lti_bridge.adapters.db.catalog_repository import section_for_context
+from lti_bridge.adapters.db.catalog_repository import ANY_PLATFORM, section_for_context
 from lti_bridge.adapters.db.companion import Companion, Prefetched
 from lti_bridge.adapters.db.raw import RawStatement
 from lti_bridge.adapters.db.statements import StatementConnections
 from lti_bridge.adapters.db.tables import (
     catalog_settings,
     learners,
+    offerings,
     registrations,
     sis_sections,
     sis_sessions,
@@ -63,11 +67,15 @@ _T = TypeVar("_T")
 
 def _facts_select(anchor: FromClause, *, by_email: bool) -> Select[Any]:
     """The learner's onboarding and SIS registrations, as outer joins from ``anchor``'s row."""
+    issuer = bindparam("issuer", type_=String)
+    email = bindparam("email", type_=String)
     match = or_(
         sis_students.c.sis_id == bindparam("person_sourcedid", type_=String),
-        sis_students.c.platform_user_id == bindparam("sub", type_=String),
+        and_(
+            sis_students.c.platform_user_id == bindparam("sub", type_=String), on_platform(issuer)
+        ),
         *(
-            [func.lower(sis_students.c.email) == func.lower(bindparam("email", type_=String))]
+            [and_(func.lower(sis_students.c.email) == func.lower(email), on_platform(issuer))]
             if by_email
             else []
         ),
@@ -76,9 +84,32 @@ def _facts_select(anchor: FromClause, *, by_email: bool) -> Select[Any]:
         learners.c.platform_id == bindparam("platform_id", type_=Integer),
         learners.c.sub == bindparam("sub", type_=String),
     )
-    return select(*FACT_COLUMNS).select_from(
+    return select(*FACT_COLUMNS, _LIS_SECTION_ISSUER).select_from(
         with_registrations(anchor.outerjoin(learners, own_learner).outerjoin(sis_students, match))
     )
+
+
+def on_platform(issuer: Any) -> Any:
+    """Whether an SIS student's platform user id (and email) are identities on ``issuer``: the
+    platform the SIS named for them, else the one the setting names for the SIS's ids."""
+    return func.coalesce(
+        sis_students.c.platform_issuer, bindparam("sis_platform_issuer", type_=String)
+    ) == issuer
+
+
+#: The platform the catalog binds the LIS claim's section to: "" any, NULL not in the catalog.
+_LIS_SECTION_ISSUER = (
+    select(offerings.c.issuer)
+    .where(offerings.c.section_sis_id == bindparam("lis_section", type_=String))
+    .scalar_subquery()
+    .label("lis_section_issuer")
+)
+
+
+def honours_section(bound_issuer: str | None, issuer: str) -> bool:
+    """Whether a section the catalog binds to ``bound_issuer`` may be named by a launch of the
+    platform ``issuer`` (None: a section the catalog does not bind to any platform)."""
+    return bound_issuer in (None, ANY_PLATFORM, issuer)
 
 
 #: A section with its session, as ``_section`` reads them.
@@ -129,20 +160,27 @@ _BUILD = {by_email: partial(_facts_select, by_email=by_email) for by_email in (F
 _FACTS = {by_email: RawStatement(build(_ANCHOR)) for by_email, build in _BUILD.items()}
 
 
-def _identity(platform_id: int, launch: LaunchContext) -> dict[str, Any]:
+def _identity(platform_id: int, launch: LaunchContext, sis_platform_issuer: str) -> dict[str, Any]:
     # Who the launch says the learner is. The gate reads by these values rather than through
     # the ``learners`` row, which the launch's own upsert sets to the same values: so the read
     # need not wait for the upsert, and can ride with the state consume (``facts_companion``).
     return {
         "platform_id": platform_id,
+        "issuer": launch.issuer,
         "sub": launch.user_sub,
         "person_sourcedid": launch.person_sourcedid,
         "email": launch.email,
+        "sis_platform_issuer": sis_platform_issuer or None,
+        "lis_section": launch.sis_section_id,
     }
 
 
 def facts_companion(
-    platform_id: int, launch: LaunchContext, *, link_by_email: bool
+    platform_id: int,
+    launch: LaunchContext,
+    *,
+    link_by_email: bool,
+    sis_platform_issuer: str = "",
 ) -> Companion | None:
     """The gate's read for a learner's launch of restricted content, to ride with the consume.
 
@@ -153,7 +191,7 @@ def facts_companion(
     return Companion(
         name=("gate-facts", link_by_email),
         build=_BUILD[link_by_email],
-        params=_identity(platform_id, launch),
+        params=_identity(platform_id, launch, sis_platform_issuer),
     )
 
 
@@ -250,8 +288,9 @@ def _session_window(
 
 
 class SqlAlchemyGateRepository:
-    def __init__(self, statements: StatementConnections) -> None:
+    def __init__(self, statements: StatementConnections, sis_platform_issuer: str = "") -> None:
         self._statements = statements
+        self._sis_platform_issuer = sis_platform_issuer
 
     def facts(
         self,
@@ -267,11 +306,14 @@ class SqlAlchemyGateRepository:
         """
         rows: Sequence[Any]
         if isinstance(prefetched, Prefetched) and prefetched.companion == facts_companion(
-            platform_id, launch, link_by_email=link_by_email
+            platform_id,
+            launch,
+            link_by_email=link_by_email,
+            sis_platform_issuer=self._sis_platform_issuer,
         ):
             rows = prefetched.rows
         else:
-            identity = _identity(platform_id, launch)
+            identity = _identity(platform_id, launch, self._sis_platform_issuer)
             rows = self._read(partial(_FACTS[link_by_email].rows, params=identity))
         return self._facts(rows, launch)
 
@@ -289,7 +331,13 @@ class SqlAlchemyGateRepository:
                 or any(r.onboarding_passed_at is not None for r in student_rows)
             )
         )
-        section_id = launch.sis_section_id or (
+        # The LIS claim names the section only where the catalog lets this platform name it.
+        claimed = launch.sis_section_id
+        if claimed and first is not None and not honours_section(
+            first.lis_section_issuer, launch.issuer
+        ):
+            claimed = None
+        section_id = claimed or (
             self._read(
                 partial(section_for_context, context_id=launch.context_id, issuer=launch.issuer)
             )
@@ -411,6 +459,7 @@ def _best_student(rows: Sequence[Any], launch: LaunchContext) -> list[Any]:
         return []
 
     def rank(row: Any) -> int:
+        # Rows reach here only by a match the query allowed on this launch's platform.
         if launch.person_sourcedid and row.student_sis_id == launch.person_sourcedid:
             return 0
         if row.platform_user_id and row.platform_user_id == launch.user_sub:

@@ -51,6 +51,23 @@ class SqlAlchemyLtiRepository:
             )
         )
 
+    def add_platform(self, registration: PlatformRegistration, now: datetime) -> int | None:
+        values = {
+            "issuer": registration.issuer,
+            "client_id": registration.client_id,
+            "auth_login_url": registration.auth_login_url,
+            "auth_token_url": registration.auth_token_url,
+            "key_set_url": registration.key_set_url,
+            "auth_audience": registration.auth_audience,
+            "created_at": now,
+            "updated_at": now,
+        }
+        # ON CONFLICT DO NOTHING: an existing (issuer, client id) is left exactly as it was.
+        found = insert_or_update(
+            self.conn, platforms, values, keys=["issuer", "client_id"], update=[]
+        )
+        return None if found is None else int(found)
+
     def add_deployment(self, platform_id: int, deployment_id: str, now: datetime) -> bool:
         added = insert_or_update(
             self.conn,

@@ -61,10 +61,17 @@ class _Statements:
 
 
 def _fill_in(stmt: Any) -> dict[str, Any]:
-    # A field the event leaves out (null) keeps what the tool already knew.
+    # A field the event leaves out (null) keeps what the tool already knew. The platform a
+    # platform user id belongs to travels with the id: a new id replaces both, issuer or none.
+    new_id = stmt.excluded.platform_user_id
     return {
         name: func.coalesce(stmt.excluded[name], sis_students.c[name]) for name in _STUDENT_FILL_IN
-    } | {"updated_at": stmt.excluded.updated_at}
+    } | {
+        "platform_issuer": case(
+            (new_id.is_(None), sis_students.c.platform_issuer), else_=stmt.excluded.platform_issuer
+        ),
+        "updated_at": stmt.excluded.updated_at,
+    }
 
 
 def _if_changed(dialect: Any, table: Table, key: str, columns: list[str]) -> Any:
@@ -135,7 +142,9 @@ def _statements(dialect_name: str) -> _Statements:
                 student.excluded[name].is_not(None)
                 & student.excluded[name].is_distinct_from(sis_students.c[name])
                 for name in _STUDENT_FILL_IN
-            )
+            ),
+            student.excluded.platform_user_id.is_not(None)
+            & student.excluded.platform_issuer.is_distinct_from(sis_students.c.platform_issuer),
         ),
     )
     return _Statements(
@@ -275,6 +284,7 @@ class SqlAlchemySisRepository:
             "sis_id": student.sis_id,
             "email": student.email,
             "platform_user_id": student.platform_user_id,
+            "platform_issuer": student.platform_issuer,
             "created_at": now,
             "updated_at": now,
         }
@@ -284,7 +294,7 @@ class SqlAlchemySisRepository:
         # Students recur in event after event with the same identity: skip a write this process
         # committed lately with the same values (the upsert only fills in and never clears).
         key = ("sis_student", student.sis_id)
-        digest = (student.email, student.platform_user_id)
+        digest = (student.email, student.platform_user_id, student.platform_issuer)
         if self._recent is not None and self._recent.get(key, digest)[0]:
             return
         self._sql.save_student.execute(self.conn, values)

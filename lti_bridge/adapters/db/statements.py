@@ -28,8 +28,15 @@ from contextlib import contextmanager
 
 from sqlalchemy import Connection, Engine, event
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.pool import NullPool
 
-from lti_bridge.adapters.db.engine import AUTOCOMMITTED, writelock_acquire, writelock_release
+from lti_bridge.adapters.db.engine import (
+    AUTOCOMMITTED,
+    connection_dropped,
+    make_engine,
+    writelock_acquire,
+    writelock_release,
+)
 
 
 def _discard(conn: Connection) -> None:
@@ -67,13 +74,23 @@ class StatementConnections:
     """``with statements.connection(write=...) as conn``: run one statement, committed at once."""
 
     def __init__(self, engine: Engine, *, max_age: float = 1800.0) -> None:
-        self._engine = engine
+        # The held connections come from an engine of their own, without a pool: a thread keeps
+        # its connection for as long as it lives, and taking them from the shared pool would
+        # leave none for transactions once as many threads as pool slots have run (webhooks
+        # then time out waiting). The pool serves units of work only.
+        self._engine = make_engine(
+            engine.url.render_as_string(hide_password=False), poolclass=NullPool
+        )
         self._sqlite = engine.dialect.name == "sqlite"
         self._max_age = max_age
         self._local = threading.local()
         self._all: weakref.WeakSet[_Held] = weakref.WeakSet()
         self._lock = threading.Lock()
-        event.listen(engine, "engine_disposed", lambda _engine: self.close_all())
+        event.listen(engine, "engine_disposed", lambda _engine: self._dispose())
+
+    def _dispose(self) -> None:
+        self.close_all()
+        self._engine.dispose()
 
     @property
     def dialect_name(self) -> str:
@@ -86,6 +103,8 @@ class StatementConnections:
             or held.conn.invalidated
             or held.pid != os.getpid()  # a forked child must not share its parent's socket
             or time.monotonic() - held.opened > self._max_age
+            # The server closed it (a restart): reconnect now rather than fail this request.
+            or (not self._sqlite and connection_dropped(held.conn.connection.dbapi_connection))
         ):
             if held.pid == os.getpid():
                 held.close()

@@ -148,6 +148,9 @@ sis_students = Table(
     Column("sis_id", String(255), nullable=False, unique=True),
     Column("email", String(320), nullable=True),
     Column("platform_user_id", String(255), nullable=True),
+    # The issuer of the platform ``platform_user_id`` belongs to, when the SIS named it; else
+    # the setting ``sis_platform_issuer`` names it. Matched only within that platform.
+    Column("platform_issuer", String(512), nullable=True),
     Column("hold_active", Boolean, nullable=False, default=False),
     Column("hold_reason", Text, nullable=True),
     # Holds and onboarding each carry their own per-student sequence.

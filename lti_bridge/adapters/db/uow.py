@@ -35,8 +35,10 @@ class SqlAlchemyUnitOfWork:
         engine: Engine,
         recent: RecentWrites,
         statements: StatementConnections,
+        sis_platform_issuer: str = "",
     ) -> None:
         self._engine = engine
+        self._sis_platform_issuer = sis_platform_issuer
         self._recent = recent
         self._statements = statements
         self._conn: Connection | None = None
@@ -74,11 +76,11 @@ class SqlAlchemyUnitOfWork:
 
     @cached_property
     def gate(self) -> SqlAlchemyGateRepository:
-        return SqlAlchemyGateRepository(self._statements)
+        return SqlAlchemyGateRepository(self._statements, self._sis_platform_issuer)
 
     @cached_property
     def roster(self) -> SqlAlchemyRosterRepository:
-        return SqlAlchemyRosterRepository(lambda: self.conn)
+        return SqlAlchemyRosterRepository(lambda: self.conn, self._sis_platform_issuer)
 
     @cached_property
     def sis(self) -> SqlAlchemySisRepository:

@@ -14,9 +14,11 @@ from pylti1p3.deep_link import DeepLink
 from pylti1p3.deep_link_resource import DeepLinkResource
 
 from lti_bridge.adapters.lti.claims import DL_SETTINGS, LTI
+from lti_bridge.adapters.lti.dynamic_registration import checked_url
 from lti_bridge.adapters.lti.keys import ToolKey
 from lti_bridge.adapters.lti.tool_config import PlatformRecord
 from lti_bridge.domain.deep_linking import PlacedItem
+from lti_bridge.domain.errors import LaunchError, ValidationError
 
 
 def response_jwt(
@@ -46,4 +48,22 @@ def response_jwt(
 
 
 def return_url(launch: Mapping[str, Any]) -> str:
-    return str((launch.get(DL_SETTINGS) or {}).get("deep_link_return_url") or "")
+    """The platform's ``deep_link_return_url``, where the signed placement is posted.
+
+    Only https (http on a loopback host, for development): the form carries a token the
+    platform will trust, and a launch whose settings name any other URL is refused.
+    """
+    settings = launch.get(DL_SETTINGS)
+    url = settings.get("deep_link_return_url") if isinstance(settings, dict) else None
+    try:
+        return checked_url(
+            "deep_link_return_url",
+            url,
+            public_message="The platform's deep linking request cannot be answered safely.",
+        )
+    except ValidationError as exc:
+        raise LaunchError(
+            str(exc),
+            public_message=exc.public_message,
+            admin_hint="The platform's deep_link_return_url must be an https URL.",
+        ) from None

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import socket
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -19,7 +21,7 @@ from urllib.parse import urlsplit
 import requests
 
 from lti_bridge import telemetry
-from lti_bridge.domain.errors import LtiBridgeError, ValidationError
+from lti_bridge.domain.errors import ForbiddenError, LtiBridgeError, ValidationError
 from lti_bridge.domain.model import MessageType, PlatformRegistration
 
 PLATFORM_CONFIGURATION = "https://purl.imsglobal.org/spec/lti-platform-configuration"
@@ -172,6 +174,16 @@ def parse_platform_configuration(document: object, configuration_url: str) -> Pl
         key: checked_url(key, document[key], public_message=_CONFIGURATION_REFUSED)
         for key in REQUIRED_ENDPOINTS
     }
+    # Every endpoint on the issuer's own origin: otherwise a configuration served from an
+    # allowed origin could point the tool's trust (the JWKS above all) at any host.
+    elsewhere = [key for key, url in endpoints.items() if origin(url) != origin(issuer)]
+    if elsewhere:
+        raise ValidationError(
+            f"{', '.join(elsewhere)} not on the issuer's origin {issuer}",
+            public_message=_CONFIGURATION_REFUSED,
+            admin_hint=f"{', '.join(elsewhere)} must be on the issuer's origin; register such a "
+            "platform with: lti-bridge platform add …",
+        )
     algorithms = _string_list(document.get("id_token_signing_alg_values_supported"))
     if algorithms is not None and "RS256" not in algorithms:
         raise ValidationError(
@@ -261,12 +273,60 @@ def _platform_error(body: bytes) -> str:
     return ": ".join(parts)[:300]
 
 
-class DynamicRegistrationClient:
-    """Talks LTI Dynamic Registration to one platform over an injected ``requests.Session``."""
+def _unroutable(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    # Private, loopback, link-local (cloud metadata), shared (CGNAT), reserved, unspecified.
+    return not address.is_global or address.is_multicast
 
-    def __init__(self, http: requests.Session, *, timeout: float) -> None:
+
+def resolve(host: str, port: int) -> list[str]:
+    """Every address ``host`` resolves to."""
+    return sorted({str(info[4][0]) for info in socket.getaddrinfo(host, port)})
+
+
+class DynamicRegistrationClient:
+    """Talks LTI Dynamic Registration to one platform over an injected ``requests.Session``.
+
+    Whoever opens the registration page names the URLs the tool fetches: unless
+    ``allow_private_networks`` (development), a URL whose host resolves to a private,
+    link-local, loopback or otherwise unroutable address is refused before any request.
+    """
+
+    def __init__(
+        self,
+        http: requests.Session,
+        *,
+        timeout: float,
+        allow_private_networks: bool = False,
+        resolver: Callable[[str, int], list[str]] = resolve,
+    ) -> None:
         self._http = http
         self._timeout = timeout
+        self._allow_private = allow_private_networks
+        self._resolve = resolver
+
+    def _check_address(self, url: str) -> None:
+        if self._allow_private:
+            return
+        _, host, port = origin(url)
+        try:
+            found = self._resolve(host, port)
+            addresses = [ipaddress.ip_address(a.split("%", 1)[0]) for a in found]
+        except (OSError, ValueError) as exc:
+            raise PlatformResponseError(
+                f"{host} does not resolve: {exc}",
+                public_message="The tool could not reach the platform to register.",
+                admin_hint=f"{host} does not resolve from the tool.",
+            ) from exc
+        refused = [str(a) for a in addresses if _unroutable(a)]
+        if refused or not addresses:
+            raise ForbiddenError(
+                f"dynamic registration URL {url} resolves to non-public {', '.join(refused)}",
+                public_message=_REQUEST_REFUSED,
+                admin_hint="Registration URLs must resolve to public addresses; set "
+                "LTI_BRIDGE_REGISTRATION_ALLOW_PRIVATE_NETWORKS=true only for development.",
+            )
 
     def register_tool(
         self, openid_configuration: str, *, registration_token: str | None, tool_base_url: str
@@ -357,6 +417,7 @@ class DynamicRegistrationClient:
     def _call(
         self, method: str, url: str, *, what: str, **kwargs: Any
     ) -> tuple[requests.Response, bytes]:
+        self._check_address(url)
         try:
             # No redirects: the issuer check holds for the URL the platform named, and a
             # redirect would carry the registration token to wherever it points.

@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from pylti1p3.deployment import Deployment
 from pylti1p3.registration import Registration
 from pylti1p3.tool_config.abstract import ToolConfAbstract
 from sqlalchemy import Engine, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from lti_bridge.adapters.db.tables import deployments, platforms
 from lti_bridge.adapters.lti import keys as tool_keys_module
 from lti_bridge.adapters.lti.keys import ToolKey
+
+log = logging.getLogger("lti_bridge.platforms")
 
 
 class ToolKeyRing:
@@ -36,6 +41,14 @@ class ToolKeyRing:
                 self._key = tool_keys_module.ensure_key(conn, self._clock())
                 self._loaded_at = now
         return self._key
+
+
+def origin_of(url: str | None) -> str:
+    """``scheme://host[:port]`` of an http(s) URL, lower-cased; "" for anything else."""
+    parts = urlsplit(url or "")
+    if parts.scheme not in {"http", "https"} or not parts.netloc:
+        return ""
+    return f"{parts.scheme}://{parts.netloc}".lower()
 
 
 class PlatformRecord(Registration):
@@ -61,6 +74,32 @@ class RegistrationCache:
         self._ttl = ttl
         self._entries: dict[tuple[str, str], tuple[float, PlatformRecord, list[str]]] = {}
         self._lock = threading.Lock()
+        self._origins: frozenset[str] = frozenset()
+        self._origins_loaded_at = -1e18
+
+    def frame_origins(self) -> frozenset[str]:
+        """The origins of every registered platform (issuer and login URL), which may frame
+        the tool: read at most every ``ttl`` s, and at once for a platform a login just found."""
+        now = time.monotonic()
+        if now - self._origins_loaded_at > self._ttl:
+            # Read again after ``ttl`` whatever happens: a header must not take a request down
+            # with the database, and the origins last read (or none) serve meanwhile.
+            self._origins_loaded_at = now
+            try:
+                with self._engine.connect() as conn:
+                    rows = conn.execute(
+                        select(platforms.c.issuer, platforms.c.auth_login_url)
+                    ).all()
+            except SQLAlchemyError as exc:
+                log.warning("platform origins not read (frame-ancestors kept): %s", exc)
+            else:
+                self._origins = frozenset(origin_of(url) for row in rows for url in row) - {""}
+        return self._origins
+
+    def _saw(self, record: PlatformRecord) -> None:
+        found = {origin_of(record.get_issuer()), origin_of(record.get_auth_login_url())} - {""}
+        if not found <= self._origins:
+            self._origins = self._origins | found
 
     def get(
         self, iss: str, client_id: str | None, *, fresh: bool = False
@@ -72,6 +111,8 @@ class RegistrationCache:
         if entry is not None and not fresh and now - entry[0] < self._ttl:
             return entry[1], entry[2]
         record, candidates = self._load(iss, client_id)
+        if record is not None:
+            self._saw(record)
         with self._lock:
             if record is not None and self._ttl > 0:
                 self._entries[key] = (now, record, candidates)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -107,6 +108,22 @@ def _number(value: object) -> float | None:
     return float(value)
 
 
+class Deadline:
+    """The time one onboarding check may take in all: token, listings and results together."""
+
+    def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._ends_at = clock() + seconds
+        self.seconds = seconds
+
+    def remaining(self, url: str) -> float:
+        """Seconds left; AgsError naming ``url`` (the call that would start late) when none."""
+        left = self._ends_at - self._clock()
+        if left <= 0:
+            raise AgsError(f"the check's {self.seconds:g} s deadline passed", url=url)
+        return left
+
+
 @dataclass
 class _Token:
     value: str
@@ -128,6 +145,9 @@ class AgsClient:
         self._signing_key = signing_key
         self._clock = clock
         self._tokens: dict[tuple[str, str, tuple[str, ...]], _Token] = {}
+        # One lock per token key: concurrent checks of one platform cost one token request,
+        # and a slow platform keeps no other platform's checks waiting.
+        self._key_locks: dict[tuple[str, str, tuple[str, ...]], threading.Lock] = {}
         self._lock = threading.Lock()
 
     # --- tokens ------------------------------------------------------------------------------
@@ -150,21 +170,31 @@ class AgsClient:
         token.make_signed_token(jwk.JWK.from_pem(key.private_key_pem.encode()))
         return str(token.serialize())
 
-    def access_token(self, registration: Registration, scopes: Iterable[str]) -> str:
+    def access_token(
+        self, registration: Registration, scopes: Iterable[str], *, deadline: Deadline | None = None
+    ) -> str:
         """Return a bearer token for ``scopes``, from the cache while it has 30 s or more left."""
         token_url = str(registration.get_auth_token_url() or "")
         client_id = str(registration.get_client_id() or "")
         wanted = tuple(sorted(set(scopes)))
         key = (token_url, client_id, wanted)
+        cached = self._tokens.get(key)
+        if cached is not None and self._clock() < cached.renew_at:
+            return cached.value
         with self._lock:
+            key_lock = self._key_locks.setdefault(key, threading.Lock())
+        wait = deadline.remaining(token_url) if deadline is not None else -1
+        if not key_lock.acquire(timeout=wait):
+            raise AgsError("the token request of another check took too long", url=token_url)
+        try:
             cached = self._tokens.get(key)
             if cached is not None and self._clock() < cached.renew_at:
                 return cached.value
-            # Fetched under the lock: concurrent requests of one process then cost one token
-            # request, not one each; other keys wait at most one token round trip.
-            token = self._fetch_token(registration, token_url, wanted)
+            token = self._fetch_token(registration, token_url, wanted, deadline)
             self._tokens[key] = token
             return token.value
+        finally:
+            key_lock.release()
 
     def forget_token(self, registration: Registration, scopes: Iterable[str]) -> None:
         """Drop a cached token the platform refused before its time (revoked, key rotated)."""
@@ -177,7 +207,11 @@ class AgsClient:
             self._tokens.pop(key, None)
 
     def _fetch_token(
-        self, registration: Registration, token_url: str, scopes: tuple[str, ...]
+        self,
+        registration: Registration,
+        token_url: str,
+        scopes: tuple[str, ...],
+        deadline: Deadline | None = None,
     ) -> _Token:
         if not token_url:
             raise AgsError("the platform has no token URL registered", url="(none)")
@@ -188,7 +222,9 @@ class AgsClient:
             "scope": " ".join(scopes),
         }
         requested_at = self._clock()
-        response = self._send("POST", token_url, data=data, headers={"Accept": "application/json"})
+        response = self._send(
+            "POST", token_url, deadline, data=data, headers={"Accept": "application/json"}
+        )
         body = self._json(response, token_url)
         value = body.get("access_token") if isinstance(body, dict) else None
         if not isinstance(value, str) or not value:
@@ -207,10 +243,12 @@ class AgsClient:
 
     # --- the services ------------------------------------------------------------------------
 
-    def line_items(self, lineitems_url: str, token: str) -> list[LineItem]:
+    def line_items(
+        self, lineitems_url: str, token: str, *, deadline: Deadline | None = None
+    ) -> list[LineItem]:
         """Return every line item of the context, following ``rel="next"`` pages."""
         items: list[LineItem] = []
-        for entry in self._pages(lineitems_url, token, LINEITEM_CONTAINER):
+        for entry in self._pages(lineitems_url, token, LINEITEM_CONTAINER, deadline):
             item_id = entry.get("id")
             maximum = _number(entry.get("scoreMaximum"))
             if not isinstance(item_id, str) or not item_id:
@@ -226,11 +264,13 @@ class AgsClient:
             )
         return items
 
-    def results(self, lineitem_url: str, user_id: str, token: str) -> list[ResultScore]:
+    def results(
+        self, lineitem_url: str, user_id: str, token: str, *, deadline: Deadline | None = None
+    ) -> list[ResultScore]:
         """Return the user's results on one line item (usually one, or none before grading)."""
         url = results_url(lineitem_url, user_id)
         scores: list[ResultScore] = []
-        for entry in self._pages(url, token, RESULT_CONTAINER):
+        for entry in self._pages(url, token, RESULT_CONTAINER, deadline):
             # The filter is the platform's to apply; a sloppy one must not leak others' scores.
             user = entry.get("userId")
             if user is not None and str(user) != user_id:
@@ -242,7 +282,9 @@ class AgsClient:
 
     # --- HTTP --------------------------------------------------------------------------------
 
-    def _pages(self, url: str, token: str, media_type: str) -> Iterator[dict[str, Any]]:
+    def _pages(
+        self, url: str, token: str, media_type: str, deadline: Deadline | None
+    ) -> Iterator[dict[str, Any]]:
         seen: set[str] = set()
         next_url: str | None = url
         while next_url is not None:
@@ -254,6 +296,7 @@ class AgsClient:
             response = self._send(
                 "GET",
                 next_url,
+                deadline,
                 headers={"Accept": media_type, "Authorization": f"Bearer {token}"},
             )
             page = self._json(response, next_url)
@@ -268,11 +311,21 @@ class AgsClient:
             yield from (entry for entry in page if isinstance(entry, dict))
             next_url = next_page_url(response.headers.get("Link"))
 
-    def _send(self, method: str, url: str, **kwargs: Any) -> requests.Response:
+    def _send(
+        self, method: str, url: str, deadline: Deadline | None = None, **kwargs: Any
+    ) -> requests.Response:
         with telemetry.outbound("ags"):
+            timeout = self._timeout
+            if deadline is not None:
+                timeout = min(timeout, deadline.remaining(url))
             try:
-                response = self._http.request(method, url, timeout=self._timeout, **kwargs)
+                response = self._http.request(method, url, timeout=timeout, **kwargs)
             except requests.RequestException as exc:
+                if deadline is not None and timeout < self._timeout and isinstance(
+                    exc, requests.Timeout
+                ):
+                    passed = f"the check's {deadline.seconds:g} s deadline passed"
+                    raise AgsError(passed, url=url) from exc
                 raise AgsError(f"{type(exc).__name__} calling the platform", url=url) from exc
             if not 200 <= response.status_code < 300:
                 raise AgsError(
@@ -307,11 +360,15 @@ class AgsGradebook:
         registration: Registration | None,
         lineitems_url: str | None,
         granted_scopes: tuple[str, ...] = (),
+        *,
+        deadline_seconds: float | None = None,
     ) -> None:
         self._client = client
         self._registration = registration
         self._lineitems_url = lineitems_url
         self._granted = granted_scopes
+        #: The total time one check may take (every request of it), or None for no limit.
+        self._deadline_seconds = deadline_seconds
 
     def _scopes(self) -> tuple[str, ...]:
         # Ask for no more than reading needs; a platform that granted only the full line item
@@ -343,28 +400,33 @@ class AgsGradebook:
                 "course: the launch must carry the AGS endpoint claim with a lineitems URL.",
             )
         scopes = self._scopes()
+        deadline = Deadline(self._deadline_seconds) if self._deadline_seconds else None
         try:
-            return self._read(learner_sub, required, scopes)
+            return self._read(learner_sub, required, scopes, deadline)
         except AgsError as exc:
             if exc.status != 401:
                 raise
             # A token the platform stopped honouring before its time: one fresh try.
             log.warning("AGS token refused (%s); fetching a new one", exc)
             self._client.forget_token(self._registration, scopes)
-            return self._read(learner_sub, required, scopes)
+            return self._read(learner_sub, required, scopes, deadline)
 
     def _read(
-        self, learner_sub: str, required: tuple[str, ...], scopes: tuple[str, ...]
+        self,
+        learner_sub: str,
+        required: tuple[str, ...],
+        scopes: tuple[str, ...],
+        deadline: Deadline | None,
     ) -> GradebookView:
         assert self._registration is not None and self._lineitems_url
-        token = self._client.access_token(self._registration, scopes)
-        items = tuple(self._client.line_items(self._lineitems_url, token))
+        token = self._client.access_token(self._registration, scopes, deadline=deadline)
+        items = tuple(self._client.line_items(self._lineitems_url, token, deadline=deadline))
         results: dict[str, ResultScore | None] = {}
         for matches in match_required(items, required).values():
             for item in matches:
                 if item.id in results:
                     continue
-                found = self._client.results(item.id, learner_sub, token)
+                found = self._client.results(item.id, learner_sub, token, deadline=deadline)
                 results[item.id] = max(
                     found, key=lambda r: score_fraction(item, r) or -1.0, default=None
                 )
