@@ -59,7 +59,7 @@ def test_the_landing_page_answers_503_when_the_database_is_down(tmp_path: Any) -
         {
             "database_url": "postgresql+psycopg://nobody@127.0.0.1:1/none",
             "instance_path": str(tmp_path),
-            "secret_key": "x",
+            "secret_key": "x" * 32,
         }
     )
     try:
