@@ -43,3 +43,15 @@ class ValidationError(LtiBridgeError):
     """Input that is well-formed but not acceptable."""
 
     public_message = "The request was not valid."
+
+
+class OutboxConflictError(LtiBridgeError):
+    """A message was enqueued under a key already holding a different body."""
+
+    public_message = "This submission was already queued with different content."
+
+
+class SisUnavailableError(LtiBridgeError):
+    """The SIS could not be reached or did not answer in time (worth retrying)."""
+
+    public_message = "The student information system is not reachable."

@@ -246,3 +246,33 @@ catalog_settings = Table(
     Column("document", JSON, nullable=False),
     _ts("imported_at"),
 )
+
+# --- the outbox (issue 13) ------------------------------------------------------------------------
+# Messages to other systems, written in the same transaction as the state they carry and delivered
+# by the relay (``services/relay.py``). ``key`` is the idempotency key (for SIS results the
+# OneRoster sourcedId); ``payload`` is frozen at enqueue so every retry sends the same body.
+# ``state``: queued -> sent (claimed, in flight under ``lease_until``) -> accepted | rejected |
+# dead, or back to queued with a later ``next_attempt_at``. ``claim_token`` fences a claim: only
+# the relay holding the current token may record an outcome. Finished rows stay, for audit.
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(32), nullable=False),
+    Column("key", String(255), nullable=False, unique=True),
+    Column("payload", JSON, nullable=False),
+    Column("section_sis_id", String(255), nullable=True),
+    Column("registration_sis_id", String(255), nullable=True),
+    Column("state", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    _ts("next_attempt_at"),
+    _ts("lease_until", nullable=True),
+    Column("claim_token", String(64), nullable=True),
+    Column("last_status", Integer, nullable=True),
+    Column("last_error", Text, nullable=True),
+    _ts("created_at"),
+    _ts("updated_at"),
+    _ts("finished_at", nullable=True),
+    Index("ix_outbox_state_next_attempt_at", "state", "next_attempt_at"),
+    Index("ix_outbox_section_sis_id_registration_sis_id", "section_sis_id", "registration_sis_id"),
+)

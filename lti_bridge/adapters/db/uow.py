@@ -12,12 +12,13 @@ from lti_bridge.adapters.db.catalog_repository import SqlAlchemyCatalogRepositor
 from lti_bridge.adapters.db.gate_repository import SqlAlchemyGateRepository
 from lti_bridge.adapters.db.lti_repository import SqlAlchemyLtiRepository
 from lti_bridge.adapters.db.onboarding_repository import SqlAlchemyOnboardingRepository
+from lti_bridge.adapters.db.outbox_repository import SqlAlchemyOutboxRepository
 from lti_bridge.adapters.db.recent import RecentWrites
 from lti_bridge.adapters.db.roster_repository import SqlAlchemyRosterRepository
 from lti_bridge.adapters.db.sis_repository import SqlAlchemySisRepository
 from lti_bridge.adapters.db.statements import StatementConnections
 
-_REPOSITORIES = ("lti", "gate", "roster", "sis", "onboarding", "catalog")
+_REPOSITORIES = ("lti", "gate", "roster", "sis", "onboarding", "catalog", "outbox")
 
 
 class SqlAlchemyUnitOfWork:
@@ -91,6 +92,10 @@ class SqlAlchemyUnitOfWork:
     @cached_property
     def catalog(self) -> SqlAlchemyCatalogRepository:
         return SqlAlchemyCatalogRepository(self.conn)
+
+    @cached_property
+    def outbox(self) -> SqlAlchemyOutboxRepository:
+        return SqlAlchemyOutboxRepository(self.conn)
 
     def commit(self) -> None:
         if self._conn is not None:
