@@ -37,7 +37,7 @@ SCORE_STATUS = "fully graded"
 
 
 def exact(value: float | int | str | Decimal) -> Decimal:
-    """Return ``value`` as the Decimal it was written as (``0.1`` is 0.1, not 0.1000000000000000055)."""
+    """Return ``value`` as the Decimal it was written as (a float 0.1 is 0.1, not 0.10000…55)."""
     if isinstance(value, Decimal):
         return value
     if isinstance(value, float):
