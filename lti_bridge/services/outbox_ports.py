@@ -6,7 +6,8 @@ from __future__ import annotations
 import builtins
 from collections.abc import Collection, Mapping
 from datetime import datetime
-from typing import Any, Protocol
+from types import TracebackType
+from typing import Any, Protocol, Self
 
 from lti_bridge.domain.outbox import Claim, OutboxEntry, OutboxMessage, OutboxState, SisReply
 
@@ -95,3 +96,20 @@ class SisGradebook(Protocol):
     def get_result(self, sourced_id: str) -> Mapping[str, Any] | None:
         """GET one result back (the ``result`` object); None when the SIS does not hold it."""
         ...
+
+
+class OutboxUnitOfWork(Protocol):
+    """The part of the unit of work the relay and the outbox commands use."""
+
+    outbox: OutboxRepository
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+    def commit(self) -> None: ...

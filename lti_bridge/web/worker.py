@@ -1,0 +1,148 @@
+"""``lti-bridge worker`` and ``serve``'s background thread: the outbox relay and housekeeping.
+
+The loop outlives its surroundings: a database or SIS outage is logged and waited out with a
+growing pause (capped), never a reason to exit. One line per delivery outcome comes from the
+relay (``lti_bridge.relay``); the worker adds a summary every ``summary_seconds``.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from lti_bridge.bootstrap import Services
+from lti_bridge.services.relay import RelayStats, relay_once
+
+log = logging.getLogger("lti_bridge.worker")
+
+#: Longest pause after repeated failures of a round (database or SIS down).
+MAX_ERROR_PAUSE = 30.0
+
+
+@dataclass
+class RoundResult:
+    stats: RelayStats
+    purged: int
+    failed: bool = False
+
+
+class Worker:
+    """Runs rounds of work until ``stop`` is set; ``round()`` alone is ``--once``."""
+
+    def __init__(
+        self,
+        svc: Services,
+        *,
+        purge_interval: float = 30.0,
+        summary_seconds: float = 60.0,
+        stop: threading.Event | None = None,
+    ) -> None:
+        self.svc = svc
+        self.purge_interval = purge_interval
+        self.summary_seconds = summary_seconds
+        self.stop = stop or threading.Event()
+        self.settings = svc.relay_settings()
+        self.total = RelayStats()
+        self._since_summary = RelayStats()
+        self._rng = random.Random()
+        self._pool = ThreadPoolExecutor(
+            max_workers=max(1, svc.settings.relay_concurrency), thread_name_prefix="relay-send"
+        )
+        self._next_purge = 0.0
+        self._warned_no_sis = False
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+
+    def relay_until_idle(self, *, max_rounds: int = 100_000) -> RelayStats:
+        """Relay batch after batch while due messages remain (or until stopped)."""
+        stats = RelayStats()
+        gradebook = self.svc.gradebook
+        if gradebook is None:
+            if not self._warned_no_sis:
+                log.warning("LTI_BRIDGE_SIS_BASE_URL is not set: grades stay queued, none are sent")
+                self._warned_no_sis = True
+            return stats
+        for _ in range(max_rounds):
+            batch = relay_once(
+                uow=self.svc.uow,
+                gradebook=gradebook,
+                clock=self.svc.clock,
+                settings=self.settings,
+                executor=self._pool,
+                rng=self._rng,
+            )
+            stats += batch
+            if batch.claimed < self.settings.batch_size or self.stop.is_set():
+                break
+        return stats
+
+    def round(self) -> RoundResult:
+        """Purge expired launch state when due, then relay until nothing is due."""
+        purged = 0
+        if time.monotonic() >= self._next_purge:
+            purged = self.svc.store.purge_expired()
+            self._next_purge = time.monotonic() + self.purge_interval
+            if purged:
+                log.info("purged %d expired launch-state entries", purged)
+        stats = self.relay_until_idle()
+        self.total += stats
+        self._since_summary += stats
+        return RoundResult(stats, purged)
+
+    def _summary(self) -> None:
+        try:
+            with self.svc.uow() as uow:
+                counts = uow.outbox.counts()
+            held = " ".join(f"{state.value}={n}" for state, n in counts.items())
+        except Exception as exc:  # noqa: BLE001 - a summary must not stop the loop
+            held = f"(outbox unreadable: {type(exc).__name__})"
+        log.info(
+            "relay summary, last %.0f s: %s; outbox now: %s",
+            self.summary_seconds,
+            self._since_summary.summary(),
+            held,
+        )
+        self._since_summary = RelayStats()
+
+    def run(self) -> None:
+        """Run until ``stop`` is set, surviving database and SIS outages."""
+        log.info(
+            "worker started: relay %s, batch %d, %d in flight, lease %.0f s",
+            "on" if self.svc.gradebook is not None else "off (no SIS configured)",
+            self.settings.batch_size,
+            self.svc.settings.relay_concurrency,
+            self.settings.lease_seconds,
+        )
+        failures = 0
+        next_summary = time.monotonic() + self.summary_seconds
+        poll = self.svc.settings.relay_poll_seconds
+        try:
+            while not self.stop.is_set():
+                pause = poll
+                try:
+                    self.round()
+                    if failures:
+                        log.info("worker recovered after %d failed rounds", failures)
+                    failures = 0
+                except Exception as exc:  # noqa: BLE001 - outages are waited out, not fatal
+                    failures += 1
+                    pause = min(MAX_ERROR_PAUSE, poll * 2 ** min(failures, 10))
+                    log.error(
+                        "worker round failed (%d in a row), next try in %.1f s: %s: %s",
+                        failures,
+                        pause,
+                        type(exc).__name__,
+                        " ".join(str(exc).split())[:300],
+                    )
+                if time.monotonic() >= next_summary:
+                    self._summary()
+                    next_summary = time.monotonic() + self.summary_seconds
+                self.stop.wait(pause)
+        finally:
+            self.close()
+            log.info("worker stopped: %s", self.total.summary())
