@@ -19,6 +19,7 @@ from lti_bridge.adapters.lti.platform_keys import PlatformKeyCache
 from lti_bridge.adapters.lti.store import RedisLaunchStore, SharedLaunchStore, SqlLaunchStore
 from lti_bridge.adapters.lti.tool_config import DbToolConf, RegistrationCache, ToolKeyRing
 from lti_bridge.adapters.platform.ags import AgsClient
+from lti_bridge.adapters.platform.gradebook import AgsSectionGradebook, PlatformCourseGradebook
 from lti_bridge.adapters.sis.oneroster import OneRosterGradebook
 from lti_bridge.config import Settings
 from lti_bridge.domain.model import LaunchContext
@@ -61,6 +62,14 @@ class Services:
 
     def tool_conf(self) -> DbToolConf:
         return DbToolConf(self.keyring, self.registrations)
+
+    def course_gradebook(self) -> PlatformCourseGradebook:
+        """A for-credit course's whole gradebook, read through AGS (final grades)."""
+        reader = AgsSectionGradebook(self.ags, self.http, self.settings.http_timeout_seconds)
+        conf = self.tool_conf()
+        return PlatformCourseGradebook(
+            reader, lambda issuer, client_id: conf.find_registration_by_params(issuer, client_id)
+        )
 
     def relay_settings(self) -> RelaySettings:
         s = self.settings

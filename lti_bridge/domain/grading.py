@@ -97,6 +97,19 @@ class ItemResult:
     timestamp: datetime | None = None
 
 
+@dataclass(frozen=True)
+class SectionGradebook:
+    """The for-credit course's gradebook: its line items, and each platform user's results."""
+
+    items: tuple[GradebookItem, ...]
+    #: platform user id (``sub``) -> line item id -> result.
+    results: Mapping[str, Mapping[str, ItemResult]]
+
+    def results_of(self, user_id: str | None) -> Mapping[str, ItemResult]:
+        """Return one user's results by line item id (none for an unknown user)."""
+        return self.results.get(user_id, {}) if user_id is not None else {}
+
+
 class GradeStatus(StrEnum):
     GRADED = "graded"
     #: No work is counted yet: no score, no letter.

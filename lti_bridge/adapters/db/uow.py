@@ -10,6 +10,7 @@ from sqlalchemy import Connection, Engine
 
 from lti_bridge.adapters.db.catalog_repository import SqlAlchemyCatalogRepository
 from lti_bridge.adapters.db.gate_repository import SqlAlchemyGateRepository
+from lti_bridge.adapters.db.grades_repository import SqlAlchemyGradesRepository
 from lti_bridge.adapters.db.lti_repository import SqlAlchemyLtiRepository
 from lti_bridge.adapters.db.onboarding_repository import SqlAlchemyOnboardingRepository
 from lti_bridge.adapters.db.outbox_repository import SqlAlchemyOutboxRepository
@@ -18,7 +19,7 @@ from lti_bridge.adapters.db.roster_repository import SqlAlchemyRosterRepository
 from lti_bridge.adapters.db.sis_repository import SqlAlchemySisRepository
 from lti_bridge.adapters.db.statements import StatementConnections
 
-_REPOSITORIES = ("lti", "gate", "roster", "sis", "onboarding", "catalog", "outbox")
+_REPOSITORIES = ("lti", "gate", "roster", "sis", "onboarding", "catalog", "outbox", "grades")
 
 
 class SqlAlchemyUnitOfWork:
@@ -96,6 +97,10 @@ class SqlAlchemyUnitOfWork:
     @cached_property
     def outbox(self) -> SqlAlchemyOutboxRepository:
         return SqlAlchemyOutboxRepository(self.conn)
+
+    @cached_property
+    def grades(self) -> SqlAlchemyGradesRepository:
+        return SqlAlchemyGradesRepository(self.conn)
 
     def commit(self) -> None:
         if self._conn is not None:
