@@ -249,7 +249,12 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
-        self.wfile.write(data)
+        try:
+            self.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):
+            # The client gave up (its timeout, or a relay killed mid-call): as with a real SIS,
+            # what was stored stays stored.
+            self.close_connection = True
 
     def _body(self) -> bytes:
         length = int(self.headers.get("Content-Length") or 0)
@@ -384,3 +389,30 @@ def _check_result(sourced_id: str, body: Any) -> str | None:
     if result["sourcedId"] != sourced_id:
         return f"result.sourcedId {result['sourcedId']!r} is not the URL's {sourced_id!r}"
     return None
+
+
+def sample_result(
+    sourced_id: str, *, section: str = "SEC-1", student: str = "stu-1", score: float = 91.5
+) -> dict[str, Any]:
+    """A CONTRACT §5 result body, for tests that need one without computing a grade."""
+    return {
+        "result": {
+            "sourcedId": sourced_id,
+            "status": "active",
+            "dateLastModified": "2024-03-20T12:00:00Z",
+            "lineItem": {"sourcedId": f"{section}-final"},
+            "student": {"sourcedId": student},
+            "class": {"sourcedId": section},
+            "scoreStatus": "fully graded",
+            "score": score,
+            "textScore": "A-" if score >= 90 else "B",
+            "scoreDate": "2024-03-20",
+            "metadata": {
+                "ext:termCode": "2024-S1",
+                "ext:creditHours": 3,
+                "ext:lastAttendDate": None,
+                "ext:submissionVersion": 1,
+                "ext:changeReason": None,
+            },
+        }
+    }
