@@ -5,6 +5,7 @@ from __future__ import annotations
 import getpass
 
 import click
+from flask.cli import AppGroup
 
 from lti_bridge.services import grades as grade_service
 from lti_bridge.services.grades import GradeReport
@@ -57,7 +58,7 @@ def _table(report: GradeReport) -> list[str]:
             for r in rows]
 
 
-@click.group()
+@click.group(cls=AppGroup)
 def grades() -> None:
     """Final grades: compute, review, release to the SIS (OneRoster, through the outbox)."""
 
