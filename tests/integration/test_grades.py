@@ -3,6 +3,7 @@ released into the outbox, on SQLite and PostgreSQL (DOMAIN R10-R13, CONTRACT §5
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import date
 from decimal import Decimal
@@ -273,3 +274,64 @@ def test_the_cli_shows_what_would_be_sent_and_releases_it(world: GradesWorld) ->
     missing = runner.invoke(cli, args=["grades", "show", "NO-SUCH-SECTION"])
     assert missing.exit_code == 1
     assert "no catalog offering for section NO-SUCH-SECTION" in missing.output
+
+
+# --- the roster's final grades and forms -------------------------------------------------------
+
+
+def roster_page(world: GradesWorld, context: Any) -> str:
+    from lti_bridge.web.lti import credit_roster_page
+
+    with world.app.test_request_context("/lti/launch", method="POST"):
+        return credit_roster_page(context, world.platform_id).get_data(as_text=True)
+
+
+def form_fields(html: str, form_id: str) -> dict[str, str]:
+    form = html.split(f'id="{form_id}"', 1)[1].split("</form>", 1)[0]
+    return dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)"', form))
+
+
+def test_the_roster_shows_scores_letters_and_submission_status(world: GradesWorld) -> None:
+    html = roster_page(world, world.launch("instructor"))
+
+    assert re.search(r'data-student="110123456".*?grade-score">85.00<', html, re.S)
+    assert re.search(r'data-student="110654321".*?data-letter="F"', html, re.S)
+    assert 'data-standing="never"' in html and 'data-standing="not_paid"' in html
+    assert "2 grade(s) not yet sent." in html
+    assert 'id="release-grades">Release grades</button>' in html
+
+
+def test_the_release_form_queues_grades_and_records_the_instructor(world: GradesWorld) -> None:
+    fields = form_fields(roster_page(world, world.launch("instructor")), "release-form")
+    client = world.app.test_client()
+
+    forged = client.post("/lti/grades/release", data={**fields, "csrf_token": "0" * 64})
+    assert forged.status_code == 400
+    assert outbox_rows(world) == []
+
+    answer = client.post("/lti/grades/release", data=fields)
+    assert answer.status_code == 200, answer.get_data(as_text=True)
+    page = answer.get_data(as_text=True)
+    assert "Released: 2 grade(s) queued for the SIS." in page
+    assert page.count('data-delivery="queued"') == 2
+    assert len(outbox_rows(world)) == 2
+    with world.svc.engine.connect() as conn:
+        actors = conn.execute(select(grade_submissions.c.released_by)).scalars().all()
+    assert actors == ["Grace Instructor (instructor-grace@" + world.platform.issuer + ")"] * 2
+
+
+def test_the_adjust_form_requires_a_reason_and_records_the_override(world: GradesWorld) -> None:
+    fields = form_fields(roster_page(world, world.launch("instructor")), "adjust-form")
+    client = world.app.test_client()
+    base = {**fields, "registration": "reg-ada", "action": "override", "letter": "A-"}
+
+    refused = client.post("/lti/grades/adjust", data={**base, "reason": " "})
+    assert refused.status_code == 422
+    assert "Please give a reason for the grade override." in refused.get_data(as_text=True)
+
+    saved = client.post("/lti/grades/adjust", data={**base, "reason": "extra credit project"})
+    assert saved.status_code == 200
+    page = saved.get_data(as_text=True)
+    assert re.search(r'data-student="110123456".*?data-letter="A-">A- <small>\(computed B\)',
+                     page, re.S)
+    assert 'extra credit project' in page  # the audit trail on the page
