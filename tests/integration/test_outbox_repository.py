@@ -157,3 +157,44 @@ def test_retry_refuses_a_row_in_flight(uow):
         uow.commit()
     with uow, pytest.raises(ValidationError, match="in flight"):
         uow.outbox.retry(claim.entry.id, NOW)
+
+
+def test_a_claim_takes_no_more_than_its_limit_and_leaves_the_rest_queued(uow):
+    enqueue(uow, *(message(f"r{i}") for i in range(60)))
+    with uow:
+        first = uow.outbox.claim([SIS_RESULT], NOW, limit=20, lease_seconds=60)
+        second = uow.outbox.claim([SIS_RESULT], NOW, limit=20, lease_seconds=60)
+        uow.commit()
+    assert len(first) == len(second) == 20
+    assert not {c.entry.id for c in first} & {c.entry.id for c in second}
+    with uow:
+        counts = uow.outbox.counts()
+    assert (counts[OutboxState.SENT], counts[OutboxState.QUEUED]) == (40, 20)
+
+
+def test_two_relays_claiming_at_once_on_postgresql_take_disjoint_batches(engine):
+    import threading
+
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SKIP LOCKED is PostgreSQL's; SQLite serializes writers")
+    make = lambda: SqlAlchemyUnitOfWork(engine, RecentWrites(), StatementConnections(engine))  # noqa: E731
+    enqueue(make(), *(message(f"r{i}") for i in range(100)))
+    taken: list[list[int]] = []
+    barrier = threading.Barrier(4)
+
+    def relay() -> None:
+        work = make()
+        with work:
+            barrier.wait()
+            claims = work.outbox.claim([SIS_RESULT], NOW, limit=20, lease_seconds=60)
+            taken.append([c.entry.id for c in claims])
+            work.commit()
+
+    threads = [threading.Thread(target=relay) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    ids = [i for batch in taken for i in batch]
+    assert [len(batch) for batch in taken] == [20, 20, 20, 20]
+    assert len(set(ids)) == 80

@@ -45,7 +45,12 @@ class Received:
     sourced_id: str
     body: Any
     status: int
+    #: When the answer was sent, and when the request came in (time.time()).
     at: float
+    started: float = 0.0
+
+    def overlaps(self, other: Received) -> bool:
+        return self.started < other.at and other.started < self.at
 
 
 @dataclass
@@ -64,6 +69,13 @@ class StandInState:
     received: list[Received] = field(default_factory=list)
     scripts: dict[str, list[str]] = field(default_factory=dict)
     next_faults: list[str] = field(default_factory=list)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    # Read by listen() in the constructor: a short backlog drops the SYNs of a burst of new
+    # connections, and the kernel's retransmits then stall a client for 1, 3, 7 seconds.
+    request_queue_size = 256
 
 
 class StandIn:
@@ -85,9 +97,7 @@ class StandIn:
         class Handler(_Handler):
             owner = standin
 
-        server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-        server.daemon_threads = True
-        server.request_queue_size = 128
+        server = _Server(("127.0.0.1", port), Handler)
         self._server = server
         self._thread = threading.Thread(target=server.serve_forever, daemon=True)
         self._thread.start()
@@ -220,9 +230,14 @@ class StandIn:
             return None
         return found[0]
 
-    def record(self, method: str, sourced_id: str, body: Any, status: int) -> None:
+    def record(
+        self, method: str, sourced_id: str, body: Any, status: int, started: float = 0.0
+    ) -> None:
+        now = time.time()
         with self.lock:
-            self.state.received.append(Received(method, sourced_id, body, status, time.time()))
+            self.state.received.append(
+                Received(method, sourced_id, body, status, now, started or now)
+            )
 
 
 def _status_info(description: str, code: str = "failure") -> dict[str, Any]:
@@ -309,6 +324,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _result(self, method: str, raw: bytes) -> None:
         owner = self.owner
+        started = time.time()
         sourced_id = unquote(self.path[len(RESULTS_PREFIX) :])
         body: Any = None
         if raw:
@@ -317,13 +333,13 @@ class _Handler(BaseHTTPRequestHandler):
             except ValueError:
                 body = raw.decode(errors="replace")
         if owner.in_outage():
-            owner.record(method, sourced_id, body, 503)
+            owner.record(method, sourced_id, body, 503, started)
             self._answer(503, _status_info("the SIS is down"))
             return
         scopes = owner.token_scopes(self.headers.get("Authorization"))
         wanted = SCOPE_CREATEPUT if method == "PUT" else SCOPE_READONLY
         if scopes is None or (wanted not in scopes and SCOPE_CREATEPUT not in scopes):
-            owner.record(method, sourced_id, body, 401)
+            owner.record(method, sourced_id, body, 401, started)
             self._answer(401, _status_info("missing, expired or insufficient bearer token"))
             return
         if owner.state.latency_ms:
@@ -336,13 +352,13 @@ class _Handler(BaseHTTPRequestHandler):
             else:
                 status = int(kind)
                 headers = {"Retry-After": arg} if arg else None
-                owner.record(method, sourced_id, body, status)
+                owner.record(method, sourced_id, body, status, started)
                 self._answer(status, _status_info(f"injected {status}"), headers)
                 return
         if method == "GET":
             with owner.lock:
                 found = owner.state.results.get(sourced_id)
-            owner.record(method, sourced_id, None, 200 if found else 404)
+            owner.record(method, sourced_id, None, 200 if found else 404, started)
             if found is None:
                 self._answer(404, _status_info(f"no result {sourced_id}", "failure"))
             else:
@@ -350,13 +366,13 @@ class _Handler(BaseHTTPRequestHandler):
             return
         problem = _check_result(sourced_id, body)
         if problem:
-            owner.record(method, sourced_id, body, 400)
+            owner.record(method, sourced_id, body, 400, started)
             self._answer(400, _status_info(problem))
             return
         with owner.lock:
             created = sourced_id not in owner.state.results
             owner.state.results[sourced_id] = body
-        owner.record(method, sourced_id, body, 201 if created else 200)
+        owner.record(method, sourced_id, body, 201 if created else 200, started)
         self._answer(201 if created else 200, body)
 
     def _control(self, raw: bytes) -> None:

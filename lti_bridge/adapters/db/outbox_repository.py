@@ -121,12 +121,19 @@ class SqlAlchemyOutboxRepository:
             .order_by(outbox.c.next_attempt_at, outbox.c.id)
             .limit(limit)
             .with_for_update(skip_locked=True)
-            .scalar_subquery()
         )
+        if self._conn.dialect.name == "postgresql":
+            # A materialized CTE runs the locking SELECT once. As an ``IN (subquery)`` the
+            # planner may run it again per outer row, each run skipping the rows the previous
+            # one locked: the UPDATE then takes far more than ``limit`` rows.
+            chosen = due.cte("due").prefix_with("MATERIALIZED")
+            picked: Any = select(chosen.c.id)
+        else:
+            picked = due.scalar_subquery()
         stmt = (
             update(outbox)
             # The claimable condition again: on SQLite the subquery locks nothing.
-            .where(outbox.c.id.in_(due), _claimable(now))
+            .where(outbox.c.id.in_(picked), _claimable(now))
             .values(
                 state=OutboxState.SENT.value,
                 attempts=outbox.c.attempts + 1,
