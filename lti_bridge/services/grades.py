@@ -263,13 +263,15 @@ def release_grades(
     """Queue a submission for every learner whose grade is new or changed (R10, R13).
 
     Each submission and its outbox message commit together. A grade changed since its last
-    release goes out only with ``reason``; versions are counted from what the database holds
-    inside this transaction, so two releases at once cannot both write version n.
+    release goes out only with ``reason``. Versions are counted from what the database holds
+    inside this transaction; should two releases run at once, the unique (registration,
+    version) makes the later one fail and roll back whole rather than send version n twice.
     """
     why = _clean_reason(reason)
     section = report.setup.section_sis_id
     queued: list[tuple[str, int, str]] = []
-    ids: list[int] = []
+    submissions: list[Submission] = []
+    messages: list[OutboxMessage] = []
     unchanged = not_eligible = 0
     needs_reason: list[str] = []
     no_grade: list[str] = []
@@ -309,7 +311,7 @@ def release_grades(
                 released_by=actor,
                 released_at=now,
             )
-            uow.grades.add_submission(section, submission)
+            submissions.append(submission)
             payload = oneroster_result(
                 sourced_id=sourced_id,
                 content=content,
@@ -321,12 +323,11 @@ def release_grades(
                 reason=change_reason,
                 released_at=now,
             )
-            ids.append(
-                uow.outbox.enqueue(
-                    OutboxMessage(SIS_RESULT, sourced_id, payload, section, registration), now
-                )
-            )
+            messages.append(OutboxMessage(SIS_RESULT, sourced_id, payload, section, registration))
             queued.append((registration, version, sourced_id))
+        # Every submission and its message, in this one transaction (two batched statements).
+        uow.grades.add_submissions(section, submissions)
+        ids = uow.outbox.enqueue_many(messages, now)
         summary = ReleaseSummary(
             section,
             tuple(queued),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -119,8 +119,8 @@ class GradesRepository(Protocol):
 
     def save_adjustment(self, section_sis_id: str, adjustment: Adjustment) -> None: ...
 
-    def add_submission(self, section_sis_id: str, submission: Submission) -> None:
-        """Insert a submission; a second one with the same registration and version fails."""
+    def add_submissions(self, section_sis_id: str, submissions: Sequence[Submission]) -> None:
+        """Insert submissions; a second one with the same registration and version fails."""
         ...
 
     def audit(self, section_sis_id: str, record: AuditRecord) -> None: ...

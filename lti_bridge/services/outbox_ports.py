@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import builtins
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Protocol, Self
@@ -19,6 +19,12 @@ class OutboxRepository(Protocol):
         The same key with the same payload again is a no-op returning the existing id; the same
         key with a different payload raises ``OutboxConflictError``.
         """
+        ...
+
+    def enqueue_many(
+        self, messages: Sequence[OutboxMessage], now: datetime
+    ) -> builtins.list[int]:
+        """``enqueue`` each message, in one round trip; their ids in order."""
         ...
 
     def get(self, entry_id: int) -> OutboxEntry | None: ...

@@ -181,6 +181,8 @@ class DevPlatform:
         # Entries per AGS page; a platform honouring the tool's ``limit`` sends up to that many.
         self.ags_page_size = 1
         self.ags_honours_limit = False
+        # The most entries a page holds even when the tool asks for more (Canvas caps at 100).
+        self.ags_page_cap = 1000
         # Answers the next AGS GETs give instead of the data: (status, headers, body).
         self.ags_faults: list[tuple[int, dict[str, str], str]] = []
         self.ags_requests = 0

@@ -94,7 +94,7 @@ def register_ags_routes(app: Flask, platform: DevPlatform) -> None:
             abort(400, "page must be 1 or more")
         size = platform.ags_page_size
         if platform.ags_honours_limit and request.args.get("limit", type=int):
-            size = request.args.get("limit", type=int) or size
+            size = min(request.args.get("limit", type=int) or size, platform.ags_page_cap)
         start = (number - 1) * size
         response = jsonify(entries[start : start + size])
         response.headers["Content-Type"] = media_type

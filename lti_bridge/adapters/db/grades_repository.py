@@ -3,12 +3,12 @@ ids, the instructor's adjustments, the versioned submissions and the audit trail
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, insert, or_, select
+from sqlalchemy import Connection, and_, func, insert, or_, select, text
 
 from lti_bridge.adapters.db.catalog_repository import ANY_PLATFORM
 from lti_bridge.adapters.db.tables import (
@@ -54,8 +54,31 @@ def scheme_from_offering(
     )
 
 
-def _percent(text: str | None) -> Decimal | None:
-    return Decimal(text) if text is not None else None
+_SUBMISSION_COLUMNS = {
+    "section_sis_id": "text",
+    "registration_sis_id": "text",
+    "student_sis_id": "text",
+    "version": "integer",
+    "sourced_id": "text",
+    "letter": "text",
+    "percent": "text",
+    "last_attended": "date",
+    "incomplete_grade": "text",
+    "incomplete_until": "date",
+    "reason": "text",
+    "released_by": "text",
+    "released_at": "timestamptz",
+}
+_INSERT_SUBMISSIONS_PG = text(
+    f"INSERT INTO grade_submissions ({', '.join(_SUBMISSION_COLUMNS)}) "
+    f"SELECT * FROM unnest("
+    + ", ".join(f"CAST(:{name}s AS {kind}[])" for name, kind in _SUBMISSION_COLUMNS.items())
+    + ")"
+)
+
+
+def _percent(value: str | None) -> Decimal | None:
+    return Decimal(value) if value is not None else None
 
 
 class SqlAlchemyGradesRepository:
@@ -257,24 +280,36 @@ class SqlAlchemyGradesRepository:
             returning=None,
         )
 
-    def add_submission(self, section_sis_id: str, submission: Submission) -> None:
-        self.conn.execute(
-            insert(grade_submissions).values(
-                section_sis_id=section_sis_id,
-                registration_sis_id=submission.registration_sis_id,
-                student_sis_id=submission.student_sis_id,
-                version=submission.version,
-                sourced_id=submission.sourced_id,
-                letter=submission.letter,
-                percent=str(submission.percent) if submission.percent is not None else None,
-                last_attended=submission.last_attended,
-                incomplete_grade=submission.incomplete_grade,
-                incomplete_until=submission.incomplete_until,
-                reason=submission.reason,
-                released_by=submission.released_by,
-                released_at=submission.released_at,
+    def add_submissions(self, section_sis_id: str, submissions: Sequence[Submission]) -> None:
+        if not submissions:
+            return
+        rows = [
+            {
+                "section_sis_id": section_sis_id,
+                "registration_sis_id": s.registration_sis_id,
+                "student_sis_id": s.student_sis_id,
+                "version": s.version,
+                "sourced_id": s.sourced_id,
+                "letter": s.letter,
+                "percent": str(s.percent) if s.percent is not None else None,
+                "last_attended": s.last_attended,
+                "incomplete_grade": s.incomplete_grade,
+                "incomplete_until": s.incomplete_until,
+                "reason": s.reason,
+                "released_by": s.released_by,
+                "released_at": s.released_at,
+            }
+            for s in submissions
+        ]
+        if self.conn.dialect.name == "postgresql":
+            # One statement over arrays: a section's hundreds of rows in one round trip and one
+            # plan, where an executemany costs a pipelined statement per row.
+            self.conn.execute(
+                _INSERT_SUBMISSIONS_PG,
+                {f"{name}s": [row[name] for row in rows] for name in _SUBMISSION_COLUMNS},
             )
-        )
+            return
+        self.conn.execute(insert(grade_submissions), rows)
 
     def audit(self, section_sis_id: str, record: AuditRecord) -> None:
         self.conn.execute(

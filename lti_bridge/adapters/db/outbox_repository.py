@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, or_, select, update
+from sqlalchemy import Connection, and_, func, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Row
+from sqlalchemy.exc import StatementError
 
 from lti_bridge.adapters.db.tables import outbox
 from lti_bridge.domain.errors import NotFoundError, OutboxConflictError, ValidationError
@@ -66,6 +67,20 @@ def _claimable(now: datetime) -> Any:
     )
 
 
+# The payloads travel as one JSON array (a text array would have psycopg escape every quote of
+# every body); the other columns as text arrays, joined to the payloads by position.
+_ENQUEUE_MANY_PG = text(
+    "INSERT INTO outbox (kind, key, payload, section_sis_id, registration_sis_id, state, "
+    "attempts, next_attempt_at, created_at, updated_at) "
+    "SELECT m.kind, m.key, p.value, m.section, m.registration, :state, 0, :now, :now, :now "
+    "FROM unnest(CAST(:kinds AS text[]), CAST(:keys AS text[]), CAST(:sections AS text[]), "
+    "CAST(:registrations AS text[])) WITH ORDINALITY AS m(kind, key, section, registration, n) "
+    "JOIN json_array_elements(CAST(:payloads AS json)) WITH ORDINALITY AS p(value, n) "
+    "ON p.n = m.n "
+    "RETURNING key, id"
+)
+
+
 class SqlAlchemyOutboxRepository:
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
@@ -110,6 +125,88 @@ class SqlAlchemyOutboxRepository:
                 f"(id {found.id}); a changed body needs a new key"
             )
         return int(found.id)
+
+    def enqueue_many(self, messages: Sequence[OutboxMessage], now: datetime) -> list[int]:
+        """``enqueue`` for many messages at once (a section's release: hundreds): the same
+        rules, the ids in the order of ``messages``.
+
+        Keys already held are read first and checked like ``enqueue``'s; the rest go in one
+        ``executemany`` without ``ON CONFLICT``, so a message another transaction queues under
+        the same key meanwhile fails this one loudly (and it rolls back) rather than vanishing.
+        """
+        if not messages:
+            return []
+        keys = [m.key for m in messages]
+        if len(set(keys)) != len(keys):
+            raise ValidationError("one batch names an outbox key twice")
+        ids: dict[str, int] = {}
+        by_key = {m.key: m for m in messages}
+        for found in self._conn.execute(
+            select(outbox.c.id, outbox.c.key, outbox.c.kind, outbox.c.payload).where(
+                outbox.c.key.in_(keys)
+            )
+        ):
+            message = by_key[found.key]
+            if found.kind != message.kind or _canonical(found.payload) != _canonical(
+                message.payload
+            ):
+                raise OutboxConflictError(
+                    f"outbox key {found.key!r} already holds a different {found.kind} message "
+                    f"(id {found.id}); a changed body needs a new key"
+                )
+            ids[found.key] = int(found.id)
+        new = [
+            {
+                "kind": m.kind,
+                "key": m.key,
+                "payload": m.payload,
+                "section_sis_id": m.section_sis_id,
+                "registration_sis_id": m.registration_sis_id,
+                "state": OutboxState.QUEUED.value,
+                "attempts": 0,
+                "next_attempt_at": now,
+                "created_at": now,
+                "updated_at": now,
+            }
+            for m in messages
+            if m.key not in ids
+        ]
+        if new and self._conn.dialect.name == "postgresql":
+            # One statement over arrays, its ids returned: one round trip for the whole batch.
+            try:
+                payloads = json.dumps([row["payload"] for row in new])
+            except (TypeError, ValueError) as exc:
+                raise ValidationError(f"an outbox payload is not JSON: {exc}") from None
+            returned = self._conn.execute(
+                _ENQUEUE_MANY_PG,
+                {
+                    "kinds": [row["kind"] for row in new],
+                    "keys": [row["key"] for row in new],
+                    "payloads": payloads,
+                    "sections": [row["section_sis_id"] for row in new],
+                    "registrations": [row["registration_sis_id"] for row in new],
+                    "state": OutboxState.QUEUED.value,
+                    "now": now,
+                },
+            )
+            ids.update((key, int(new_id)) for key, new_id in returned)
+        elif new:
+            try:
+                self._conn.execute(outbox.insert(), new)
+            except StatementError as exc:
+                # The JSON column's serializer refused a body before anything was sent.
+                if not isinstance(exc.orig, TypeError | ValueError):
+                    raise
+                raise ValidationError(f"an outbox payload is not JSON: {exc.orig}") from None
+            ids.update(
+                (key, int(new_id))
+                for key, new_id in self._conn.execute(
+                    select(outbox.c.key, outbox.c.id).where(
+                        outbox.c.key.in_([row["key"] for row in new])
+                    )
+                )
+            )
+        return [ids[key] for key in keys]
 
     def claim(
         self, kinds: Collection[str], now: datetime, *, limit: int, lease_seconds: float
