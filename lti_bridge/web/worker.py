@@ -21,6 +21,21 @@ log = logging.getLogger("lti_bridge.worker")
 
 #: Longest pause after repeated failures of a round (database or SIS down).
 MAX_ERROR_PAUSE = 30.0
+#: Longest pause of the relay while the SIS answers nothing but failures.
+MAX_SIS_PAUSE = 8.0
+#: A batch this large failing entirely (no acceptance, no rejection) means the SIS is down.
+SIS_DOWN_MIN_SENDS = 3
+
+
+def sis_looks_down(batch: RelayStats) -> bool:
+    """Every message sent in the batch failed in a way worth retrying: the SIS, not the rows."""
+    sent = batch.claimed - batch.released - batch.stale
+    return (
+        sent >= SIS_DOWN_MIN_SENDS
+        and batch.accepted == 0
+        and batch.rejected == 0
+        and batch.retried + batch.dead == sent
+    )
 
 
 @dataclass
@@ -54,6 +69,11 @@ class Worker:
         )
         self._next_purge = 0.0
         self._warned_no_sis = False
+        # While the SIS is down the relay sends one batch per pause, not every due row: rows
+        # keep their low attempt counts (short backoffs), so the queue drains at full speed
+        # soon after the SIS is back instead of waiting out long per-row backoffs.
+        self._sis_failures = 0
+        self._sis_paused_until = 0.0
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
@@ -67,6 +87,8 @@ class Worker:
                 log.warning("LTI_BRIDGE_SIS_BASE_URL is not set: grades stay queued, none are sent")
                 self._warned_no_sis = True
             return stats
+        if time.monotonic() < self._sis_paused_until:
+            return stats
         for _ in range(max_rounds):
             batch = relay_once(
                 uow=self.svc.uow,
@@ -77,6 +99,21 @@ class Worker:
                 rng=self._rng,
             )
             stats += batch
+            if sis_looks_down(batch):
+                self._sis_failures += 1
+                pause = min(
+                    MAX_SIS_PAUSE, self.svc.settings.relay_poll_seconds * 2**self._sis_failures
+                )
+                self._sis_paused_until = time.monotonic() + pause
+                log.warning(
+                    "the SIS failed every call of a batch (%d in a row); relay paused %.1f s",
+                    self._sis_failures,
+                    pause,
+                )
+                break
+            if self._sis_failures and batch.accepted + batch.rejected:
+                log.info("the SIS answers again after %d failed batches", self._sis_failures)
+                self._sis_failures = 0
             if batch.claimed < self.settings.batch_size or self.stop.is_set():
                 break
         return stats

@@ -248,3 +248,59 @@ def test_a_batch_is_sent_concurrently_and_every_row_accepted_once(uow, gradebook
             total += stats.accepted
     assert total == 60
     assert sorted(oneroster.accepted_counts().items()) == sorted((k, 1) for k in keys)
+
+
+def test_while_the_sis_is_down_the_worker_probes_with_one_batch_instead_of_burning_attempts(
+    db_url, engine, oneroster, tmp_path
+):
+    from lti_bridge.bootstrap import build_services
+    from lti_bridge.config import load_settings
+    from lti_bridge.web.worker import Worker
+
+    settings = load_settings(
+        environ={},
+        overrides={
+            "database_url": db_url,
+            "instance_path": str(tmp_path),
+            "sis_base_url": oneroster.url,
+            "sis_token_url": oneroster.token_url,
+            "sis_client_id": oneroster.state.client_id,
+            "sis_client_secret": oneroster.state.client_secret,
+            "relay_batch_size": 10,
+            "relay_poll_seconds": 0.2,
+            "relay_backoff_base_seconds": 0.1,
+            "relay_backoff_cap_seconds": 0.2,
+        },
+    )
+    svc = build_services(settings)
+    loop = Worker(svc)
+    try:
+        clock = Clock()
+        recent, statements = RecentWrites(), StatementConnections(engine)
+        enqueue(
+            lambda: SqlAlchemyUnitOfWork(engine, recent, statements),
+            clock,
+            *(f"res-{i}" for i in range(50)),
+        )
+        oneroster.outage(2.5)
+        deadline = time.monotonic() + 2.0
+        while time.monotonic() < deadline:
+            loop.round()
+            time.sleep(0.05)
+        # Probes at about 0, 0.4, 1.2 s: a few batches of 10, not every row again and again.
+        with SqlAlchemyUnitOfWork(engine, recent, statements) as work:
+            spent = sum(e.attempts for e in work.outbox.list(limit=100))
+        assert 10 <= spent <= 30
+        time.sleep(1.0)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and len(oneroster.results) < 50:
+            loop.round()
+            time.sleep(0.05)
+        assert len(oneroster.results) == 50
+        with SqlAlchemyUnitOfWork(engine, recent, statements) as work:
+            entries = work.outbox.list(limit=100)
+        assert {e.state for e in entries} == {OutboxState.ACCEPTED}
+        assert max(e.attempts for e in entries) <= 4
+    finally:
+        loop.close()
+        svc.engine.dispose()
