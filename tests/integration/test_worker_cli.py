@@ -160,11 +160,11 @@ def test_grades_reconcile_without_a_sis_says_what_to_set(db_url):
     assert "LTI_BRIDGE_SIS_BASE_URL" in done.stderr
 
 
-def _worker(env, log_path):
+def _worker(env, log_path, *args):
     with open(log_path, "wb") as log:
         # The child keeps its own copy of the descriptor.
         return subprocess.Popen(
-            [LTI_BRIDGE, "worker"], env=env, stdout=log, stderr=subprocess.STDOUT
+            [LTI_BRIDGE, "worker", *args], env=env, stdout=log, stderr=subprocess.STDOUT
         )
 
 
@@ -184,13 +184,15 @@ def test_the_worker_survives_a_database_without_schema_and_delivers_once_it_has_
     url = f"sqlite:///{tmp_path / 'late.sqlite3'}"
     env = tool_env(url, **oneroster.tool_env(), **FAST_RELAY)
     log_path = tmp_path / "worker.log"
-    proc = _worker(env, log_path)
+    proc = _worker(env, log_path, "--summary-every", "0.5")
     try:
         wait_for(
             lambda: "worker round failed (2 in a row)" in log_path.read_text(),
             what="two failed rounds",
         )
         assert proc.poll() is None
+        # The periodic summary says so too, and the loop goes on.
+        wait_for(lambda: "outbox unreadable" in log_path.read_text(), what="a summary")
         engine = make_engine(url)
         upgrade(engine)
         enqueue(engine, "res-1")
@@ -201,7 +203,10 @@ def test_the_worker_survives_a_database_without_schema_and_delivers_once_it_has_
     finally:
         _stop(proc)
     assert proc.returncode == 0
-    assert "worker stopped: claimed=1 accepted=1" in log_path.read_text()
+    log = log_path.read_text()
+    assert "worker stopped: claimed=1 accepted=1" in log
+    assert "outbox 1 sis.result res-1: accepted (201) on attempt 1" in log
+    assert "outbox now: queued=0 sent=0 accepted=1 rejected=0 dead=0" in log
 
 
 @pytest.mark.postgres
