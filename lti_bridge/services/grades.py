@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 
 from lti_bridge.domain.errors import LtiBridgeError, NotFoundError, ValidationError
@@ -37,6 +37,8 @@ from lti_bridge.services.grades_ports import (
     Submission,
 )
 
+#: Grades post about 1-2 weeks after the session ends (DOMAIN R16): the later end is shown.
+POSTING_WINDOW = timedelta(days=14)
 #: Longest reason kept (an audit trail, not an essay).
 MAX_REASON = 1000
 
@@ -113,6 +115,12 @@ class GradeReport:
         return next(
             (r for r in self.rows if r.student.registration_sis_id == registration_sis_id), None
         )
+
+    @property
+    def post_by(self) -> date | None:
+        """When the SIS expects the grades: about two weeks after the session ends (R16)."""
+        ends_on = self.setup.session_ends_on
+        return ends_on + POSTING_WINDOW if ends_on is not None else None
 
     @property
     def to_release(self) -> tuple[GradeRow, ...]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -298,6 +298,8 @@ def test_the_roster_shows_scores_letters_and_submission_status(world: GradesWorl
     assert re.search(r'data-student="110654321".*?data-letter="F"', html, re.S)
     assert 'data-standing="never"' in html and 'data-standing="not_paid"' in html
     assert "2 grade(s) not yet sent." in html
+    due = date.fromisoformat(world.session["ends_on"]) + timedelta(days=14)
+    assert f"Grades are due at the registrar by {due.isoformat()}" in html  # R16
     assert 'id="release-grades">Release grades</button>' in html
 
 
