@@ -21,9 +21,7 @@ class OutboxRepository(Protocol):
         """
         ...
 
-    def enqueue_many(
-        self, messages: Sequence[OutboxMessage], now: datetime
-    ) -> builtins.list[int]:
+    def enqueue_many(self, messages: Sequence[OutboxMessage], now: datetime) -> builtins.list[int]:
         """``enqueue`` each message, in one round trip; their ids in order."""
         ...
 
@@ -95,8 +93,14 @@ class OutboxRepository(Protocol):
 class SisGradebook(Protocol):
     """The SIS's OneRoster 1.2 gradebook (CONTRACT §5)."""
 
-    def put_result(self, sourced_id: str, body: Mapping[str, Any]) -> SisReply:
-        """PUT one result; raises ``SisUnavailableError`` when no answer came."""
+    def put_result(
+        self, sourced_id: str, body: Mapping[str, Any], *, deadline: datetime | None = None
+    ) -> SisReply:
+        """PUT one result; raises ``SisUnavailableError`` when no answer came.
+
+        No request (the PUT, a token request, the retry after a 401) starts that could still
+        be running at ``deadline``.
+        """
         ...
 
     def get_result(self, sourced_id: str) -> Mapping[str, Any] | None:

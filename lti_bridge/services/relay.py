@@ -90,7 +90,13 @@ def _send(
     if lease_until is None or clock() + deadline > lease_until:
         return _Sent(skipped=True)
     try:
-        return _Sent(reply=gradebook.put_result(claim.entry.key, claim.entry.payload))
+        return _Sent(
+            reply=gradebook.put_result(
+                claim.entry.key,
+                claim.entry.payload,
+                deadline=lease_until - timedelta(seconds=LEASE_MARGIN_SECONDS),
+            )
+        )
     except SisUnavailableError as exc:
         return _Sent(error=str(exc))
     except Exception as exc:  # noqa: BLE001 - a bug must not lose the row: retry it, loudly

@@ -177,3 +177,29 @@ def test_get_result_uses_the_readonly_scope_and_returns_the_result_object(client
 
 def test_the_sourced_id_is_escaped_in_the_url(client):
     assert client.result_url("a/b c") == BASE + "/ims/oneroster/gradebook/v1p2/results/a%2Fb%20c"
+
+
+@responses.activate
+def test_no_request_starts_that_could_outlast_the_deadline(client, clock):
+    responses.add(token())
+    responses.add(responses.PUT, RESULT_URL, status=201)
+    # Timeout 3 s: a call may take 6 s (connect + read); 5 s left is not enough.
+    with pytest.raises(SisUnavailableError, match="lease is running out"):
+        client.put_result("res-1", BODY, deadline=clock.now + timedelta(seconds=5))
+    assert len(responses.calls) == 0
+    assert client.put_result("res-1", BODY, deadline=clock.now + timedelta(seconds=7)).status == 201
+
+
+@responses.activate
+def test_the_retry_after_a_401_is_not_started_past_the_deadline(client, clock):
+    responses.add(token("old"))
+    responses.add(token("new"))
+
+    def refuse_and_let_time_pass(request):
+        clock.now += timedelta(seconds=4)
+        return (401, {}, "")
+
+    responses.add_callback(responses.PUT, RESULT_URL, callback=refuse_and_let_time_pass)
+    with pytest.raises(SisUnavailableError, match="lease is running out"):
+        client.put_result("res-1", BODY, deadline=clock.now + timedelta(seconds=9))
+    assert [c.request.method for c in responses.calls] == ["POST", "PUT"]

@@ -117,9 +117,11 @@ class OneRosterGradebook:
 
     # --- the port -----------------------------------------------------------------------------
 
-    def put_result(self, sourced_id: str, body: Mapping[str, Any]) -> SisReply:
+    def put_result(
+        self, sourced_id: str, body: Mapping[str, Any], *, deadline: datetime | None = None
+    ) -> SisReply:
         response = self._call(
-            "PUT", self.result_url(sourced_id), (SCOPE_GRADEBOOK_CREATEPUT,), body
+            "PUT", self.result_url(sourced_id), (SCOPE_GRADEBOOK_CREATEPUT,), body, deadline
         )
         if 200 <= response.status_code < 300:
             return SisReply(response.status_code)
@@ -151,11 +153,23 @@ class OneRosterGradebook:
 
     # --- HTTP ---------------------------------------------------------------------------------
 
+    def _before_request(self, deadline: datetime | None, what: str) -> None:
+        """Start no request that could outlast ``deadline`` (the relay's lease)."""
+        # requests applies the timeout to the connect and to each read: twice it bounds a call.
+        if deadline is not None and self._clock() + timedelta(seconds=2 * self._timeout) > deadline:
+            raise SisUnavailableError(f"{what} not started: the claim's lease is running out")
+
     def _call(
-        self, method: str, url: str, scopes: tuple[str, ...], body: Mapping[str, Any] | None
+        self,
+        method: str,
+        url: str,
+        scopes: tuple[str, ...],
+        body: Mapping[str, Any] | None,
+        deadline: datetime | None = None,
     ) -> requests.Response:
         for attempt in (1, 2):
-            token = self.access_token(scopes)
+            token = self.access_token(scopes, deadline=deadline)
+            self._before_request(deadline, f"{method} {url}")
             headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
             try:
                 response = self._http.request(
@@ -172,7 +186,7 @@ class OneRosterGradebook:
             return response
         return response
 
-    def access_token(self, scopes: Iterable[str]) -> str:
+    def access_token(self, scopes: Iterable[str], *, deadline: datetime | None = None) -> str:
         """Return a bearer token for ``scopes``, from the cache while it has 30 s or more left."""
         wanted = tuple(sorted(set(scopes)))
         with self._lock:
@@ -180,6 +194,7 @@ class OneRosterGradebook:
             if cached is not None and self._clock() < cached.renew_at:
                 return cached.value
             # Under the lock: the relay's threads then cost one token request, not one each.
+            self._before_request(deadline, "the token request")
             token = self._fetch_token(wanted)
             self._tokens[wanted] = token
             return token.value
