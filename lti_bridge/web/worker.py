@@ -42,7 +42,6 @@ def sis_looks_down(batch: RelayStats) -> bool:
 class RoundResult:
     stats: RelayStats
     purged: int
-    failed: bool = False
 
 
 class Worker:
