@@ -4,6 +4,7 @@ released into the outbox, on SQLite and PostgreSQL (DOMAIN R10-R13, CONTRACT §5
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Iterator
 from datetime import date, timedelta
 from decimal import Decimal
@@ -13,6 +14,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from sqlalchemy import func, insert, select
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from lti_bridge.adapters.db.tables import grade_audit, grade_submissions, outbox
 from lti_bridge.domain.errors import OutboxConflictError, ValidationError
@@ -337,3 +339,37 @@ def test_the_adjust_form_requires_a_reason_and_records_the_override(world: Grade
     assert re.search(r'data-student="110123456".*?data-letter="A-">A- <small>\(computed B\)',
                      page, re.S)
     assert 'extra credit project' in page  # the audit trail on the page
+
+
+def test_two_releases_at_once_never_write_a_version_twice(world: GradesWorld) -> None:
+    svc = world.svc
+    snapshot = report(world)
+    barrier = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def release_now() -> None:
+        barrier.wait()
+        try:
+            summary = grade_service.release_grades(
+                snapshot, uow=svc.uow(), now=svc.clock(), actor="grace"
+            )
+            outcomes.append(f"queued {len(summary.queued)}")
+        except (IntegrityError, OperationalError) as exc:
+            outcomes.append(type(exc).__name__)
+
+    threads = [threading.Thread(target=release_now) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    # One release queues both grades; the other fails and rolls back whole, or (when it starts
+    # after the first committed) finds them released and queues nothing.
+    assert "queued 2" in outcomes and len(outcomes) == 2
+    rows = outbox_rows(world)
+    assert sorted(r.registration_sis_id for r in rows) == ["reg-ada", "reg-ben"]
+    with svc.engine.connect() as conn:
+        versions = conn.execute(
+            select(grade_submissions.c.registration_sis_id, grade_submissions.c.version)
+        ).all()
+    assert sorted(versions) == [("reg-ada", 1), ("reg-ben", 1)]
