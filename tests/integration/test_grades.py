@@ -373,3 +373,39 @@ def test_two_releases_at_once_never_write_a_version_twice(world: GradesWorld) ->
             select(grade_submissions.c.registration_sis_id, grade_submissions.c.version)
         ).all()
     assert sorted(versions) == [("reg-ada", 1), ("reg-ben", 1)]
+
+
+def test_a_rejected_submission_shows_the_sis_message_on_the_roster(
+    world: GradesWorld, oneroster: Any
+) -> None:
+    import random
+
+    import requests as http
+
+    from lti_bridge.adapters.sis.oneroster import OneRosterGradebook
+    from lti_bridge.services.relay import relay_once
+
+    svc = world.svc
+    release(world)
+    oneroster.script(result_sourced_id("reg-ben", 1), "400")
+    sis = OneRosterGradebook(
+        http.Session(),
+        base_url=oneroster.url,
+        token_url=oneroster.token_url,
+        client_id=oneroster.state.client_id,
+        client_secret=oneroster.state.client_secret,
+        timeout=2.0,
+        clock=svc.clock,
+    )
+    stats = relay_once(uow=svc.uow, gradebook=sis, clock=svc.clock, rng=random.Random(0))
+    assert (stats.accepted, stats.rejected) == (1, 1)
+
+    rows = {r.student.registration_sis_id: r for r in report(world).rows}
+    assert (rows["reg-ada"].delivery, rows["reg-ben"].delivery) == ("accepted", "rejected")
+    html = roster_page(world, world.launch("instructor"))
+    assert re.search(
+        r'data-student="110654321".*?data-delivery="rejected">v1 rejected: '
+        r'<span class="sis-message">injected 400</span>',
+        html,
+        re.S,
+    )
