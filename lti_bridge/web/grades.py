@@ -52,13 +52,15 @@ class GradesPanel:
     error: str | None = None
     notice: str | None = None
     problems: dict[str, str] = field(default_factory=dict)
+    _by_student: dict[str, GradeRow] | None = field(default=None, repr=False)
 
     def row_for(self, student_sis_id: str) -> GradeRow | None:
+        """The grade row of the roster's student (a dict built once: rosters run to hundreds)."""
         if self.report is None:
             return None
-        return next(
-            (r for r in self.report.rows if r.student.student_sis_id == student_sis_id), None
-        )
+        if self._by_student is None:
+            self._by_student = {r.student.student_sis_id: r for r in self.report.rows}
+        return self._by_student.get(student_sis_id)
 
 
 def actor_of(context: LaunchContext) -> str:
