@@ -342,9 +342,10 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument(
         "--part",
-        choices=["launches", "relay", "all"],
+        choices=["launches", "relay", "release", "all"],
         default="launches",
-        help="launches (the figures above), relay (grades to the SIS: bench/relay.py), or all",
+        help="launches (the figures above), relay (grades to the SIS: bench/relay.py), "
+        "release (a 500-learner section's release vs its AGS read: bench/release.py), or all",
     )
     from bench.relay import add_arguments as add_relay_arguments
     from bench.relay import run_relay_bench
@@ -355,6 +356,12 @@ def main(argv: list[str] | None = None) -> None:
     if args.part in ("relay", "all"):
         run_relay_bench(args, kinds)
         if args.part == "relay":
+            return
+    if args.part in ("release", "all"):
+        from bench.release import run_release_bench
+
+        run_release_bench(kinds)
+        if args.part == "release":
             return
     rows = []
     for kind in kinds:

@@ -124,15 +124,10 @@ def _rounds(svc: Any, gradebook: Any, grading: Any, learners: int, rounds: int) 
     }
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench.release", description=__doc__)
-    parser.add_argument("--db", choices=["sqlite", "postgresql", "both"], default="both")
-    parser.add_argument("--learners", type=int, default=500)
-    parser.add_argument("--rounds", type=int, default=7)
-    args = parser.parse_args(argv)
-    kinds = ["sqlite", "postgresql"] if args.db == "both" else [args.db]
+def run_release_bench(kinds: list[str], learners: int = 500, rounds: int = 7) -> None:
+    """Run the figure on each database; print it and write ``bench/results/release.json``."""
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    rows = [row for kind in kinds for row in bench_database(kind, args.learners, args.rounds)]
+    rows = [row for kind in kinds for row in bench_database(kind, learners, rounds)]
     print("\ndatabase    learners   page   AGS read ms   release ms   release / read (target < 2)")
     for row in rows:
         print(
@@ -141,6 +136,16 @@ def main(argv: list[str] | None = None) -> None:
         )
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "release.json").write_text(json.dumps(rows, indent=2))
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.release", description=__doc__)
+    parser.add_argument("--db", choices=["sqlite", "postgresql", "both"], default="both")
+    parser.add_argument("--learners", type=int, default=500)
+    parser.add_argument("--rounds", type=int, default=7)
+    args = parser.parse_args(argv)
+    kinds = ["sqlite", "postgresql"] if args.db == "both" else [args.db]
+    run_release_bench(kinds, args.learners, args.rounds)
 
 
 if __name__ == "__main__":
