@@ -65,6 +65,10 @@ class OutboxRepository(Protocol):
         """Record a final outcome; False when the claim is no longer current (lease lost)."""
         ...
 
+    def accept_many(self, claims: Sequence[Claim], now: datetime, *, status: int) -> set[int]:
+        """``finish`` as accepted for many claims in one statement; the ids recorded."""
+        ...
+
     def reschedule(
         self,
         claim: Claim,

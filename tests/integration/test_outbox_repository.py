@@ -198,3 +198,21 @@ def test_two_relays_claiming_at_once_on_postgresql_take_disjoint_batches(engine)
     ids = [i for batch in taken for i in batch]
     assert [len(batch) for batch in taken] == [20, 20, 20, 20]
     assert len(set(ids)) == 80
+
+
+def test_accept_many_records_only_the_claims_still_current(uow):
+    enqueue(uow, message("r1"), message("r2"))
+    with uow:
+        old = uow.outbox.claim([SIS_RESULT], NOW, limit=1, lease_seconds=60)
+        current = uow.outbox.claim([SIS_RESULT], NOW, limit=1, lease_seconds=60)
+        uow.commit()
+    later = NOW + timedelta(seconds=61)
+    with uow:
+        (retaken,) = uow.outbox.claim([SIS_RESULT], later, limit=1, lease_seconds=60)
+        assert retaken.entry.id == old[0].entry.id
+        recorded = uow.outbox.accept_many([*old, *current], later, status=201)
+        uow.commit()
+    assert recorded == {current[0].entry.id}
+    with uow:
+        assert uow.outbox.get(current[0].entry.id).state is OutboxState.ACCEPTED
+        assert uow.outbox.get(old[0].entry.id).state is OutboxState.SENT
