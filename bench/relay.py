@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -173,7 +174,9 @@ def run_workers(
         for log in logs
     ]
     outage_end = None
+    left_at_outage_end = None
     done = 0
+    cpu = 0.0
     try:
         deadline = started + time_limit
         while time.perf_counter() < deadline:
@@ -181,12 +184,16 @@ def run_workers(
             if outage and outage_end is None and done >= total // 3:
                 control(url, outage=outage)
                 outage_end = time.perf_counter() + outage
+            if outage_end is not None and left_at_outage_end is None:
+                if time.perf_counter() >= outage_end:
+                    left_at_outage_end = total - done
             if done >= total:
                 break
             if any(p.poll() is not None for p in procs):
                 raise SystemExit("a worker exited early; see its log")
             time.sleep(0.05)
         seconds = time.perf_counter() - started
+        cpu = sum(cpu_seconds(p.pid) for p in procs)
     finally:
         for proc in procs:
             proc.terminate()
@@ -200,10 +207,21 @@ def run_workers(
         "seconds": seconds,
         "per_second": done / seconds,
         "complete": done >= total,
+        "worker_cpu_ms_per_result": cpu * 1000 / max(1, done),
     }
     if outage_end is not None:
         figure["drain_after_outage_s"] = (started + seconds) - outage_end
+        figure["left_at_outage_end"] = left_at_outage_end
     return figure
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time a process has used so far, all its threads (Linux /proc)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def bench_relay(kind: str, args: argparse.Namespace, url: str) -> dict[str, Any]:
@@ -263,9 +281,11 @@ def report(loop: dict[str, Any], rows: list[dict[str, Any]]) -> str:
             )
         if "failure" in row:
             f = row["failure"]
+            steady = (f.get("left_at_outage_end") or 0) / one
             lines.append(
                 f"{row['database']:<11} {'20% 500 + outage: drain after':<34} "
                 f"{f.get('drain_after_outage_s', float('nan')):>9.1f}s "
+                f"({f.get('left_at_outage_end')} left then; {steady:.1f} s at the clean rate) "
                 f"{'correct' if f['correct'] else 'WRONG'}: {f['check']}"
             )
     return "\n".join(lines)
