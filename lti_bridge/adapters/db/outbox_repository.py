@@ -77,6 +77,7 @@ _ENQUEUE_MANY_PG = text(
     "CAST(:registrations AS text[])) WITH ORDINALITY AS m(kind, key, section, registration, n) "
     "JOIN json_array_elements(CAST(:payloads AS json)) WITH ORDINALITY AS p(value, n) "
     "ON p.n = m.n "
+    "ON CONFLICT (key) DO NOTHING "
     "RETURNING key, id"
 )
 
@@ -130,32 +131,61 @@ class SqlAlchemyOutboxRepository:
         """``enqueue`` for many messages at once (a section's release: hundreds): the same
         rules, the ids in the order of ``messages``.
 
-        Keys already held are read first and checked like ``enqueue``'s; the rest go in one
-        ``executemany`` without ``ON CONFLICT``, so a message another transaction queues under
-        the same key meanwhile fails this one loudly (and it rolls back) rather than vanishing.
+        The batch is inserted with ``ON CONFLICT DO NOTHING``; the keys it did not insert (held
+        already, or queued meanwhile by another transaction) are then read and checked like
+        ``enqueue``'s: the same body is that row's id, another body is refused.
         """
         if not messages:
             return []
         keys = [m.key for m in messages]
         if len(set(keys)) != len(keys):
             raise ValidationError("one batch names an outbox key twice")
-        ids: dict[str, int] = {}
-        by_key = {m.key: m for m in messages}
-        for found in self._conn.execute(
-            select(outbox.c.id, outbox.c.key, outbox.c.kind, outbox.c.payload).where(
-                outbox.c.key.in_(keys)
-            )
-        ):
-            message = by_key[found.key]
-            if found.kind != message.kind or _canonical(found.payload) != _canonical(
-                message.payload
-            ):
-                raise OutboxConflictError(
-                    f"outbox key {found.key!r} already holds a different {found.kind} message "
-                    f"(id {found.id}); a changed body needs a new key"
+        if self._conn.dialect.name == "postgresql":
+            ids = self._insert_many_pg(messages, now)
+        else:
+            ids = self._insert_many(messages, now)
+        held = [m for m in messages if m.key not in ids]
+        if held:
+            by_key = {m.key: m for m in held}
+            for found in self._conn.execute(
+                select(outbox.c.id, outbox.c.key, outbox.c.kind, outbox.c.payload).where(
+                    outbox.c.key.in_(list(by_key))
                 )
-            ids[found.key] = int(found.id)
-        new = [
+            ):
+                message = by_key[found.key]
+                if found.kind != message.kind or _canonical(found.payload) != _canonical(
+                    message.payload
+                ):
+                    raise OutboxConflictError(
+                        f"outbox key {found.key!r} already holds a different {found.kind} "
+                        f"message (id {found.id}); a changed body needs a new key"
+                    )
+                ids[found.key] = int(found.id)
+        return [ids[key] for key in keys]
+
+    def _insert_many_pg(self, messages: Sequence[OutboxMessage], now: datetime) -> dict[str, int]:
+        # One statement over arrays, its ids returned: one round trip for the whole batch.
+        try:
+            payloads = json.dumps([m.payload for m in messages])
+        except (TypeError, ValueError) as exc:
+            raise ValidationError(f"an outbox payload is not JSON: {exc}") from None
+        returned = self._conn.execute(
+            _ENQUEUE_MANY_PG,
+            {
+                "kinds": [m.kind for m in messages],
+                "keys": [m.key for m in messages],
+                "payloads": payloads,
+                "sections": [m.section_sis_id for m in messages],
+                "registrations": [m.registration_sis_id for m in messages],
+                "state": OutboxState.QUEUED.value,
+                "now": now,
+            },
+        )
+        return {key: int(new_id) for key, new_id in returned}
+
+    def _insert_many(self, messages: Sequence[OutboxMessage], now: datetime) -> dict[str, int]:
+        dialect = postgresql if self._conn.dialect.name == "postgresql" else sqlite
+        rows = [
             {
                 "kind": m.kind,
                 "key": m.key,
@@ -169,44 +199,20 @@ class SqlAlchemyOutboxRepository:
                 "updated_at": now,
             }
             for m in messages
-            if m.key not in ids
         ]
-        if new and self._conn.dialect.name == "postgresql":
-            # One statement over arrays, its ids returned: one round trip for the whole batch.
-            try:
-                payloads = json.dumps([row["payload"] for row in new])
-            except (TypeError, ValueError) as exc:
-                raise ValidationError(f"an outbox payload is not JSON: {exc}") from None
+        try:
             returned = self._conn.execute(
-                _ENQUEUE_MANY_PG,
-                {
-                    "kinds": [row["kind"] for row in new],
-                    "keys": [row["key"] for row in new],
-                    "payloads": payloads,
-                    "sections": [row["section_sis_id"] for row in new],
-                    "registrations": [row["registration_sis_id"] for row in new],
-                    "state": OutboxState.QUEUED.value,
-                    "now": now,
-                },
-            )
-            ids.update((key, int(new_id)) for key, new_id in returned)
-        elif new:
-            try:
-                self._conn.execute(outbox.insert(), new)
-            except StatementError as exc:
-                # The JSON column's serializer refused a body before anything was sent.
-                if not isinstance(exc.orig, TypeError | ValueError):
-                    raise
-                raise ValidationError(f"an outbox payload is not JSON: {exc.orig}") from None
-            ids.update(
-                (key, int(new_id))
-                for key, new_id in self._conn.execute(
-                    select(outbox.c.key, outbox.c.id).where(
-                        outbox.c.key.in_([row["key"] for row in new])
-                    )
-                )
-            )
-        return [ids[key] for key in keys]
+                dialect.insert(outbox)
+                .on_conflict_do_nothing(index_elements=["key"])
+                .returning(outbox.c.key, outbox.c.id),
+                rows,
+            ).all()
+        except StatementError as exc:
+            # The JSON column's serializer refused a body before anything was sent.
+            if not isinstance(exc.orig, TypeError | ValueError):
+                raise
+            raise ValidationError(f"an outbox payload is not JSON: {exc.orig}") from None
+        return {key: int(new_id) for key, new_id in returned}
 
     def claim(
         self, kinds: Collection[str], now: datetime, *, limit: int, lease_seconds: float
