@@ -315,7 +315,9 @@ def oneroster_result(
             content.incomplete_until.isoformat() if content.incomplete_until else None
         )
     released_at = released_at.astimezone(UTC)
-    stamp = released_at.strftime("%Y-%m-%dT%H:%M:%S.") + f"{released_at.microsecond // 1000:03d}Z"
+    # isoformat, not strftime: the latter costs tens of µs a call (the C library's time zone
+    # handling), a hundred times isoformat's, on each of a section's hundreds of bodies.
+    stamp = released_at.replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
     return {
         "result": {
             "sourcedId": sourced_id,
