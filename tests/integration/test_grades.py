@@ -299,6 +299,8 @@ def test_the_roster_shows_scores_letters_and_submission_status(world: GradesWorl
     assert re.search(r'data-student="110123456".*?grade-score">85.00<', html, re.S)
     assert re.search(r'data-student="110654321".*?data-letter="F"', html, re.S)
     assert 'data-standing="never"' in html and 'data-standing="not_paid"' in html
+    # The dropped learner's work earns an A, but no grade is shown for a dropped registration.
+    assert re.search(r'data-student="110777777".*?grade-score">—<.*?data-letter="">', html, re.S)
     assert "2 grade(s) not yet sent." in html
     due = date.fromisoformat(world.session["ends_on"]) + timedelta(days=14)
     assert f"Grades are due at the registrar by {due.isoformat()}" in html  # R16
