@@ -16,6 +16,7 @@ from typing import Any
 
 from flask import Blueprint, request
 from flask.typing import ResponseReturnValue
+from sqlalchemy.exc import IntegrityError
 
 from lti_bridge.domain.errors import LaunchError, LtiBridgeError, NotFoundError, ValidationError
 from lti_bridge.domain.model import LaunchContext, MessageType
@@ -180,6 +181,15 @@ def release() -> ResponseReturnValue:
     except ValidationError as exc:
         return _roster(context, platform_id, handle, problems={"reason": exc.public_message},
                        status=422)
+    except IntegrityError:
+        # Another release of the section (a double click, a colleague) committed first: this
+        # one rolled back whole, so nothing was queued twice.
+        log.warning("concurrent release of %s by %s rolled back", section, context.user_sub)
+        return _roster(
+            context, platform_id, handle, status=409,
+            notice="Another release of this section ran at the same moment and was kept; this "
+            "one changed nothing. The table below shows what was released.",
+        )
     log.info(
         "grades released section=%s by=%s queued=%d unchanged=%d needs_reason=%d",
         section, context.user_sub, len(summary.queued), summary.unchanged,

@@ -411,3 +411,21 @@ def test_a_rejected_submission_shows_the_sis_message_on_the_roster(
         html,
         re.S,
     )
+
+
+def test_a_release_that_lost_a_race_says_so_and_changed_nothing(
+    world: GradesWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fields = form_fields(roster_page(world, world.launch("instructor")), "release-form")
+
+    def lost_race(*args: Any, **kwargs: Any) -> Any:
+        raise IntegrityError("INSERT INTO grade_submissions", {}, Exception("duplicate key"))
+
+    monkeypatch.setattr(grade_service, "release_grades", lost_race)
+    answer = world.app.test_client().post("/lti/grades/release", data=fields)
+
+    assert answer.status_code == 409
+    assert "Another release of this section ran at the same moment" in answer.get_data(
+        as_text=True
+    )
+    assert outbox_rows(world) == []
