@@ -272,6 +272,14 @@ def test_the_cli_shows_what_would_be_sent_and_releases_it(world: GradesWorld) ->
     assert "queued 2, unchanged 0, no grade yet 0, not eligible 2" in released.output
     assert len(outbox_rows(world)) == 2
 
+    world.score("learner-ben", exam=80)
+    held = runner.invoke(args=["grades", "release", SECTION])
+    assert held.exit_code == 1
+    assert "1 changed grade(s) not sent without --reason: reg-ben" in held.output
+    sent = runner.invoke(args=["grades", "release", SECTION, "--reason", "exam regraded"])
+    assert sent.exit_code == 0, sent.output
+    assert f"queued\treg-ben\tv2\t{result_sourced_id('reg-ben', 2)}" in sent.output
+
     # Through the ``lti-bridge`` group itself: an expected failure is one line, exit 1.
     missing = runner.invoke(cli, args=["grades", "show", "NO-SUCH-SECTION"])
     assert missing.exit_code == 1
