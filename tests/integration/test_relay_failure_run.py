@@ -21,6 +21,7 @@ from lti_bridge.adapters.db.uow import SqlAlchemyUnitOfWork
 from lti_bridge.adapters.sis.oneroster import OneRosterGradebook
 from lti_bridge.domain.outbox import SIS_RESULT, OutboxMessage, OutboxState, RetryPolicy
 from lti_bridge.services.relay import RelaySettings, RelayStats, relay_once
+from tests.conftest import _empty_postgres
 from tests.fixtures.processes import LTI_BRIDGE, tool_env
 from tests.oneroster.checks import check_delivery
 from tests.oneroster.standin import sample_result
@@ -172,3 +173,4 @@ def test_two_workers_on_postgresql_deliver_everything_once_when_one_is_killed_mi
         assert drained_at > outage_ended
     finally:
         engine.dispose()
+        _empty_postgres(pg_database)  # the session's database, shared with later tests
