@@ -340,8 +340,29 @@ def main(argv: list[str] | None = None) -> None:
         "--burst-events", type=int, default=20_000,
         help="SIS events in the term-start burst (0 skips it)",
     )
+    parser.add_argument(
+        "--part",
+        choices=["launches", "relay", "release", "all"],
+        default="launches",
+        help="launches (the figures above), relay (grades to the SIS: bench/relay.py), "
+        "release (a 500-learner section's release vs its AGS read: bench/release.py), or all",
+    )
+    from bench.relay import add_arguments as add_relay_arguments
+    from bench.relay import run_relay_bench
+
+    add_relay_arguments(parser)
     args = parser.parse_args(argv)
     kinds = ["sqlite", "postgresql"] if args.db == "both" else [args.db]
+    if args.part in ("relay", "all"):
+        run_relay_bench(args, kinds)
+        if args.part == "relay":
+            return
+    if args.part in ("release", "all"):
+        from bench.release import run_release_bench
+
+        run_release_bench(kinds)
+        if args.part == "release":
+            return
     rows = []
     for kind in kinds:
         row = bench_database(kind, args)

@@ -19,9 +19,13 @@ from lti_bridge.adapters.lti.platform_keys import PlatformKeyCache
 from lti_bridge.adapters.lti.store import RedisLaunchStore, SharedLaunchStore, SqlLaunchStore
 from lti_bridge.adapters.lti.tool_config import DbToolConf, RegistrationCache, ToolKeyRing
 from lti_bridge.adapters.platform.ags import AgsClient
+from lti_bridge.adapters.platform.gradebook import AgsSectionGradebook, PlatformCourseGradebook
+from lti_bridge.adapters.sis.oneroster import OneRosterGradebook
 from lti_bridge.config import Settings
 from lti_bridge.domain.model import LaunchContext
+from lti_bridge.domain.outbox import RetryPolicy
 from lti_bridge.domain.policy import GateSettings
+from lti_bridge.services.relay import RelaySettings
 
 
 def utc_now() -> datetime:
@@ -42,6 +46,8 @@ class Services:
     ags: AgsClient
     gate_settings: CatalogGateSettings
     statements: StatementConnections
+    #: The SIS's gradebook; None without LTI_BRIDGE_SIS_BASE_URL (grades queue, nothing sends).
+    gradebook: OneRosterGradebook | None = None
     recent_writes: RecentWrites = field(default_factory=RecentWrites)
     clock: Callable[[], datetime] = field(default=utc_now)
 
@@ -62,11 +68,57 @@ class Services:
     def tool_conf(self) -> DbToolConf:
         return DbToolConf(self.keyring, self.registrations)
 
+    def course_gradebook(self) -> PlatformCourseGradebook:
+        """A for-credit course's whole gradebook, read through AGS (final grades)."""
+        reader = AgsSectionGradebook(self.ags, self.http, self.settings.http_timeout_seconds)
+        conf = self.tool_conf()
+        return PlatformCourseGradebook(
+            reader, lambda issuer, client_id: conf.find_registration_by_params(issuer, client_id)
+        )
+
+    def relay_settings(self) -> RelaySettings:
+        s = self.settings
+        return RelaySettings(
+            batch_size=s.relay_batch_size,
+            lease_seconds=float(s.relay_lease_seconds),
+            # connect + read: requests applies the timeout to each.
+            request_timeout_seconds=2 * s.http_timeout_seconds,
+            policy=RetryPolicy(
+                base_seconds=s.relay_backoff_base_seconds,
+                cap_seconds=s.relay_backoff_cap_seconds,
+                max_attempts=s.relay_max_attempts,
+            ),
+        )
+
 
 def build_http_session() -> requests.Session:
     session = requests.Session()
     session.headers["User-Agent"] = "lti-bridge/0.1"
     return session
+
+
+def build_gradebook(
+    settings: Settings, clock: Callable[[], datetime]
+) -> OneRosterGradebook | None:
+    """The SIS's OneRoster gradebook client, or None when no SIS base URL is set (CONTRACT §1)."""
+    if not settings.sis_base_url:
+        return None
+    # Its own pool, as large as the relay's concurrency: the relay's threads share it.
+    http = build_http_session()
+    adapter = requests.adapters.HTTPAdapter(
+        pool_connections=2, pool_maxsize=max(10, settings.relay_concurrency)
+    )
+    http.mount("http://", adapter)
+    http.mount("https://", adapter)
+    return OneRosterGradebook(
+        http,
+        base_url=settings.sis_base_url,
+        token_url=settings.sis_token_url,
+        client_id=settings.sis_client_id,
+        client_secret=settings.sis_client_secret,
+        timeout=settings.http_timeout_seconds,
+        clock=clock,
+    )
 
 
 def build_services(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -> Services:
@@ -112,5 +164,6 @@ def build_services(settings: Settings, *, clock: Callable[[], datetime] = utc_no
             ),
         ),
         statements=statements,
+        gradebook=build_gradebook(settings, clock),
         clock=clock,
     )

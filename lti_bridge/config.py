@@ -41,6 +41,15 @@ class Settings:
     sis_token_url: str = ""
     sis_client_id: str = ""
     sis_client_secret: str = ""
+    # The outbox relay (docs/outbox.md): claims per round, requests in flight at once, how long a
+    # claim is held, and the retry policy (capped exponential backoff with jitter, then dead).
+    relay_batch_size: int = 50
+    relay_concurrency: int = 8
+    relay_lease_seconds: int = 120
+    relay_max_attempts: int = 12
+    relay_backoff_base_seconds: float = 2.0
+    relay_backoff_cap_seconds: float = 300.0
+    relay_poll_seconds: float = 1.0
     http_timeout_seconds: float = 10.0
     # Connections each process's pool keeps for transactions (``serve`` raises it to --threads),
     # and how long a request waits for one before the database counts as unavailable (503).

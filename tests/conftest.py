@@ -121,3 +121,15 @@ def app(app_config: dict[str, object]) -> Iterator[object]:
 @pytest.fixture
 def client(app: object) -> object:
     return app.test_client()  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def oneroster() -> Iterator[object]:
+    """A OneRoster gradebook stand-in on a loopback port (``tests/oneroster/standin.py``)."""
+    from tests.oneroster.standin import StandIn
+
+    standin = StandIn().start()
+    try:
+        yield standin
+    finally:
+        standin.stop()

@@ -73,6 +73,12 @@ class CatalogSection:
     non_credit_context_id: str | None = None
     #: The issuer of the platform whose contexts these are; None for any registered platform.
     issuer: str | None = None
+    #: (line item id or label, category): overrides the line item's AGS tag.
+    line_item_categories: tuple[tuple[str, str], ...] = ()
+    #: The grade an incomplete becomes if not completed; None for the scale's lowest letter.
+    incomplete_default_grade: str | None = None
+    #: The last day to complete an incomplete.
+    incomplete_extension_until: date | None = None
 
 
 @dataclass(frozen=True)
@@ -488,7 +494,13 @@ def _section(
             "grade_scale",
             "weights",
         ),
-        optional=("non_credit_context_id", "issuer"),
+        optional=(
+            "non_credit_context_id",
+            "issuer",
+            "line_item_categories",
+            "incomplete_default_grade",
+            "incomplete_extension_until",
+        ),
     )
     sis_id = _text(table, "sis_id", path, problems)
     issuer = _url(table, "issuer", path, problems)
@@ -506,6 +518,17 @@ def _section(
         scale = _grade_scale(table["grade_scale"], _at(path, "grade_scale"), problems)
     if table.get("weights") is not None:
         weights = _weights(table["weights"], _at(path, "weights"), problems)
+    categories = _line_item_categories(table, path, weights, problems)
+    incomplete_grade = _text(table, "incomplete_default_grade", path, problems)
+    if (
+        incomplete_grade is not None
+        and scale is not None
+        and incomplete_grade not in {band.letter for band in scale}
+    ):
+        problems.add(
+            _at(path, "incomplete_default_grade"), "must be one of the grade scale's letters"
+        )
+    extension = _date(table, "incomplete_extension_until", path, problems)
     if (
         len(problems) > before
         or sis_id is None
@@ -527,7 +550,42 @@ def _section(
         weights,
         non_credit,
         issuer,
+        categories,
+        incomplete_grade,
+        extension,
     )
+
+
+def _line_item_categories(
+    table: Table,
+    path: str,
+    weights: tuple[tuple[str, float], ...] | None,
+    problems: _Problems,
+) -> tuple[tuple[str, str], ...]:
+    """Check the per-item categories: each names a line item (id or label) and a weighted
+    category; they override the line items' AGS tags."""
+    raw = table.get("line_item_categories")
+    if raw is None:
+        return ()
+    where = _at(path, "line_item_categories")
+    mapping = _table(raw, where, problems)
+    if mapping is None:
+        return ()
+    known = {category for category, _ in weights} if weights is not None else None
+    found: list[tuple[str, str]] = []
+    for item, category in mapping.items():
+        if not item.strip():
+            problems.add(where, "line item names must not be empty")
+        elif not isinstance(category, str) or not category.strip():
+            problems.add(_at(where, item), "must be the name of a weight category")
+        elif known is not None and category.strip() not in known:
+            problems.add(
+                _at(where, item),
+                f"{category.strip()!r} is not a category in weights ({', '.join(sorted(known))})",
+            )
+        else:
+            found.append((item.strip(), category.strip()))
+    return tuple(found)
 
 
 def _unique(

@@ -60,3 +60,15 @@ class UnavailableError(LtiBridgeError):
         super().__init__(reason, **kwargs)
         #: Seconds after which trying again makes sense (the ``Retry-After`` header).
         self.retry_after = max(1, int(retry_after))
+
+
+class OutboxConflictError(LtiBridgeError):
+    """A message was enqueued under a key already holding a different body."""
+
+    public_message = "This submission was already queued with different content."
+
+
+class SisUnavailableError(LtiBridgeError):
+    """The SIS could not be reached or did not answer in time (worth retrying)."""
+
+    public_message = "The student information system is not reachable."

@@ -41,4 +41,8 @@ def create_app(
 
     app.register_blueprint(webhooks.bp)
     app.register_blueprint(register.bp)
+
+    from lti_bridge.web import grades
+
+    app.register_blueprint(grades.bp)
     return app

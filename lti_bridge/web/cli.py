@@ -22,8 +22,8 @@ from lti_bridge.config import ConfigError
 from lti_bridge.domain.errors import LtiBridgeError
 from lti_bridge.domain.model import PlatformRegistration
 from lti_bridge.services import platforms as platform_service
-from lti_bridge.telemetry import log_event
 from lti_bridge.web.context import services
+from lti_bridge.web.grades_cli import register as register_grade_commands
 
 
 def _app_factory() -> Flask:
@@ -171,14 +171,15 @@ def _prepare_multiprocess_metrics(instance_path: Path) -> None:
 
 
 def _background_work(svc: Any, interval: float) -> None:
-    log = logging.getLogger("lti_bridge.worker")
+    from lti_bridge.web.worker import Worker
+
+    # The worker loop survives database and SIS outages by itself; this guard only keeps a bug
+    # from ending the thread for good.
     while True:
         try:
-            purged = svc.store.purge_expired()
-            if purged:
-                log.info("purged %d expired launch-state entries", purged)
+            Worker(svc, purge_interval=interval).run()
         except Exception:  # noqa: BLE001 - keep the loop alive; the next round retries
-            log.exception("background work failed")
+            logging.getLogger("lti_bridge.worker").exception("background work failed")
         time.sleep(interval)
 
 
@@ -332,42 +333,130 @@ SUMMARY_EVERY_SECONDS = 300.0
 
 
 @cli.command("worker")
-@click.option("--once", is_flag=True, help="Do one round of work and exit.")
-@click.option("--interval", default=30.0, show_default=True, type=click.FloatRange(0.1, 3600))
+@click.option("--once", is_flag=True, help="Relay what is due now, purge launch state, and exit.")
+@click.option(
+    "--interval",
+    default=30.0,
+    show_default=True,
+    type=click.FloatRange(0.1, 3600),
+    help="Seconds between purges of expired launch state.",
+)
 @click.option(
     "--summary-every",
     default=SUMMARY_EVERY_SECONDS,
     show_default=True,
     type=click.FloatRange(0.1, 86400),
-    help="Seconds between the summary lines a running worker logs.",
+    help="Seconds between summary lines.",
 )
 def worker(once: bool, interval: float, summary_every: float) -> None:
-    """Run background work: expire old launch state (and, as it arrives, relay the outbox)."""
+    """Run the outbox relay (grade submissions to the SIS) and expire old launch state."""
+    import signal
+
+    from lti_bridge.web.worker import Worker
+
     svc = services()
     if db_engine.current_revision(svc.engine) is None:
         fail("the database has no schema yet; run: lti-bridge db upgrade")
-    log = logging.getLogger("lti_bridge.worker")
-    log_event(
-        log,
-        "worker started",
-        database=svc.engine.url.render_as_string(hide_password=True),
-        interval_s=interval,
-        once=once,
+    loop = Worker(svc, purge_interval=interval, summary_seconds=summary_every)
+    if once:
+        try:
+            result = loop.round()
+        finally:
+            loop.close()
+        click.echo(
+            f"purged {result.purged} expired launch-state entries; relayed: "
+            f"{result.stats.summary()}"
+            + ("" if svc.gradebook is not None else " (no SIS configured: nothing sent)")
+        )
+        return
+
+    def stop(signum: int, frame: object) -> None:
+        loop.stop.set()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    loop.run()
+
+
+# --- outbox -------------------------------------------------------------------------------------
+
+
+@cli.group()
+def outbox() -> None:
+    """What the relay holds: grade submissions on their way to the SIS."""
+
+
+@outbox.command("list")
+@click.option(
+    "--state",
+    type=click.Choice(["queued", "sent", "accepted", "rejected", "dead"]),
+    default=None,
+    help="Only messages in this state.",
+)
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 100000))
+def outbox_list(state: str | None, limit: int) -> None:
+    """List the newest messages: id, state, attempts, last answer, key, section, when."""
+    from lti_bridge.domain.outbox import OutboxState
+    from lti_bridge.services.outbox import list_outbox
+
+    entries, counts = list_outbox(
+        uow=services().uow(), state=OutboxState(state) if state else None, limit=limit
     )
-    rounds = purged_total = 0
-    last_summary = time.monotonic()
-    while True:
-        purged = svc.store.purge_expired()
-        rounds += 1
-        purged_total += purged
-        if once:
-            click.echo(f"purged {purged} expired launch-state entries")
-            return
-        if time.monotonic() - last_summary >= summary_every:
-            log_event(log, "worker summary", rounds=rounds, purged_launch_state=purged_total)
-            rounds = purged_total = 0
-            last_summary = time.monotonic()
-        time.sleep(interval)
+    click.echo("outbox: " + ", ".join(f"{n} {s.value}" for s, n in counts.items()))
+    for e in entries:
+        when = e.finished_at or (e.lease_until if e.state.value == "sent" else e.next_attempt_at)
+        label = {"queued": "next", "sent": "lease until"}.get(e.state.value, "at")
+        note = f"\t{e.last_error}" if e.last_error else ""
+        click.echo(
+            f"{e.id}\t{e.state.value}\tattempts={e.attempts}\t"
+            f"status={e.last_status if e.last_status is not None else '-'}\t{e.kind}\t{e.key}\t"
+            f"section={e.message.section_sis_id or '-'}\t{label} {when:%Y-%m-%dT%H:%M:%SZ}{note}"
+        )
+
+
+@outbox.command("retry")
+@click.argument("entry_id", metavar="ID", type=int)
+def outbox_retry(entry_id: int) -> None:
+    """Send message ID again now, with a fresh retry budget (rejected, dead or waiting ones)."""
+    from lti_bridge.services.outbox import retry_outbox
+
+    svc = services()
+    entry = retry_outbox(entry_id, uow=svc.uow(), now=svc.clock())
+    click.echo(f"outbox {entry.id} ({entry.key}) queued again; the relay sends it next round")
+
+
+# --- grades -------------------------------------------------------------------------------------
+
+
+@cli.group()
+def grades() -> None:
+    """Final grades: show, release, and reconcile with the SIS."""
+
+
+@grades.command("reconcile")
+@click.argument("section")
+def grades_reconcile(section: str) -> None:
+    """Read SECTION's accepted results back from the SIS; report any lost or different."""
+    from lti_bridge.services.outbox import reconcile_section
+
+    svc = services()
+    if svc.gradebook is None:
+        fail("no SIS configured: set LTI_BRIDGE_SIS_BASE_URL and the SIS credentials")
+    report = reconcile_section(section, uow=svc.uow(), gradebook=svc.gradebook)
+    for entry in report.lost:
+        click.echo(f"LOST\t{entry.key}\toutbox {entry.id}: the SIS does not hold this result")
+    for entry, changes in report.different:
+        click.echo(f"DIFFERENT\t{entry.key}\toutbox {entry.id}: " + "; ".join(changes))
+    for entry, error in report.unreadable:
+        click.echo(f"UNREADABLE\t{entry.key}\toutbox {entry.id}: {error}")
+    pending = len(report.not_accepted)
+    click.echo(
+        f"section {section}: {report.checked} accepted results checked, {report.matching} match, "
+        f"{len(report.lost)} lost, {len(report.different)} different, "
+        f"{len(report.unreadable)} unreadable; {pending} not accepted yet or refused"
+    )
+    if not report.ok:
+        raise click.exceptions.Exit(1)
 
 
 # --- events -------------------------------------------------------------------------------------
@@ -537,6 +626,8 @@ def doctor() -> None:
     click.echo(f"{len(checks)} checks: {failed} failed, {warned} warnings")
     if failed:
         raise click.exceptions.Exit(1)
+# ``grades show|release|override|incomplete`` (web/grades_cli.py) join ``grades reconcile``.
+register_grade_commands(grades)
 
 
 def register_commands(app: Flask) -> None:

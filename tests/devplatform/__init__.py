@@ -174,6 +174,18 @@ class DevPlatform:
             self._onboarding_link_ids = {link.id for link in onboarding_links}
         # AGS (tests/devplatform/ags.py): gradebook[context_id][label] = {user_sub: score of 100}.
         self.gradebook: dict[str, dict[str, dict[str, float]]] = {}
+        # Optional per line item: {"tag", "scoreMaximum", "endDateTime"} (final grades read tags).
+        self.lineitem_meta: dict[str, dict[str, dict[str, Any]]] = {}
+        # Optional (context_id, label, sub) -> ISO timestamp of the result's grading.
+        self.result_timestamps: dict[tuple[str, str, str], str] = {}
+        # Entries per AGS page; a platform honouring the tool's ``limit`` sends up to that many.
+        self.ags_page_size = 1
+        self.ags_honours_limit = False
+        # The most entries a page holds even when the tool asks for more (Canvas caps at 100).
+        self.ags_page_cap = 1000
+        # Answers the next AGS GETs give instead of the data: (status, headers, body).
+        self.ags_faults: list[tuple[int, dict[str, str], str]] = []
+        self.ags_requests = 0
         self._lock = threading.Lock()
         self.storage: dict[str, str] = {}
         self.storage_log: list[str] = []

@@ -77,14 +77,28 @@ def register_ags_routes(app: Flask, platform: DevPlatform) -> None:
             abort(404, f"no gradebook for context {context_id}")
         return book
 
+    def fault() -> ResponseReturnValue | None:
+        """The next injected failure, if a test queued one (429, 401, 403 rate limit, …)."""
+        with lock:
+            platform.ags_requests += 1
+            if not platform.ags_faults:
+                return None
+            status, headers, body = platform.ags_faults.pop(0)
+        return body, status, headers
+
     def page(entries: list[dict[str, Any]], media_type: str) -> ResponseReturnValue:
-        """One entry per page, with ``Link: <…>; rel="next"`` while more remain."""
+        """``ags_page_size`` entries per page (one by default; the tool's ``limit`` when the
+        platform honours it), with ``Link: <…>; rel="next"`` while more remain."""
         number = request.args.get("page", default=1, type=int)
         if number < 1:
             abort(400, "page must be 1 or more")
-        response = jsonify(entries[number - 1 : number])
+        size = platform.ags_page_size
+        if platform.ags_honours_limit and request.args.get("limit", type=int):
+            size = min(request.args.get("limit", type=int) or size, platform.ags_page_cap)
+        start = (number - 1) * size
+        response = jsonify(entries[start : start + size])
         response.headers["Content-Type"] = media_type
-        if number < len(entries):
+        if start + size < len(entries):
             query = {k: v for k, v in request.args.items() if k != "page"} | {"page": number + 1}
             response.headers["Link"] = f'<{request.base_url}?{urlencode(query)}>; rel="next"'
         return response
@@ -114,13 +128,18 @@ def register_ags_routes(app: Flask, platform: DevPlatform) -> None:
 
     @app.get("/ags/<context_id>/lineitems")
     def lineitems(context_id: str) -> ResponseReturnValue:
+        failed = fault()
+        if failed is not None:
+            return failed
         require_token(SCOPE_LINEITEM, SCOPE_LINEITEM_READONLY)
         book = gradebook(context_id)
+        meta = platform.lineitem_meta.get(context_id, {})
         items = [
             {
                 "id": lineitem_id(context_id, number),
                 "label": label,
                 "scoreMaximum": SCORE_MAXIMUM,
+                **meta.get(label, {}),
             }
             for number, label in enumerate(book, start=1)
         ]
@@ -128,6 +147,9 @@ def register_ags_routes(app: Flask, platform: DevPlatform) -> None:
 
     @app.get("/ags/<context_id>/lineitems/<int:number>/lineitem/results")
     def results(context_id: str, number: int) -> ResponseReturnValue:
+        failed = fault()
+        if failed is not None:
+            return failed
         require_token(SCOPE_RESULT_READONLY)
         if request.args.get("type_id") != "1":
             abort(400, "the line item's own query (type_id) is missing")
@@ -135,7 +157,11 @@ def register_ags_routes(app: Flask, platform: DevPlatform) -> None:
         if not 1 <= number <= len(labels):
             abort(404, "no such line item")
         item = lineitem_id(context_id, number)
-        scores = platform.gradebook[context_id][labels[number - 1]]
+        label = labels[number - 1]
+        scores = platform.gradebook[context_id][label]
+        maximum = platform.lineitem_meta.get(context_id, {}).get(label, {}).get(
+            "scoreMaximum", SCORE_MAXIMUM
+        )
         user_id = request.args.get("user_id")
         entries = [
             {
@@ -143,9 +169,14 @@ def register_ags_routes(app: Flask, platform: DevPlatform) -> None:
                 "scoreOf": item,
                 "userId": sub,
                 "resultScore": score,
-                "resultMaximum": SCORE_MAXIMUM,
+                "resultMaximum": maximum,
+                **(
+                    {"timestamp": platform.result_timestamps[context_id, label, sub]}
+                    if (context_id, label, sub) in platform.result_timestamps
+                    else {}
+                ),
             }
-            for sub, score in scores.items()
+            for sub, score in list(scores.items())
             if user_id is None or sub == user_id
         ]
         return page(entries, RESULT_CONTAINER)

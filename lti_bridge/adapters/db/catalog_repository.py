@@ -48,8 +48,9 @@ _OFFERING_COLUMNS = (
     "issuer",
     "grade_scale",
     "weights",
+    "grading",
 )
-_JSON_COLUMNS = frozenset({"grade_scale", "weights"})
+_JSON_COLUMNS = frozenset({"grade_scale", "weights", "grading"})
 
 
 def _comparable(table: Table, excluded: Any, name: str) -> tuple[Any, Any]:
@@ -177,6 +178,7 @@ class SqlAlchemyCatalogRepository:
                     "issuer": section.issuer or ANY_PLATFORM,
                     "grade_scale": scale,
                     "weights": dict(section.weights),
+                    "grading": grading_document(section),
                     "updated_at": now,
                 },
             )
@@ -191,6 +193,16 @@ class SqlAlchemyCatalogRepository:
             update=("document", "imported_at"),
             returning=None,
         )
+
+
+def grading_document(section: CatalogSection) -> dict[str, Any]:
+    """Return the section's grading settings beyond its scale and weights, as stored."""
+    extension = section.incomplete_extension_until
+    return {
+        "line_item_categories": dict(section.line_item_categories),
+        "incomplete_default_grade": section.incomplete_default_grade,
+        "incomplete_extension_until": extension.isoformat() if extension else None,
+    }
 
 
 def read_catalog_settings(conn: Connection) -> dict[str, Any] | None:

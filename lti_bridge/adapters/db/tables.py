@@ -234,6 +234,8 @@ offerings = Table(
     Column("issuer", String(512), nullable=False, server_default=text("''")),
     Column("grade_scale", JSON, nullable=False),
     Column("weights", JSON, nullable=False),
+    # Per-item categories and the incomplete's default grade and extension date (issue 13).
+    Column("grading", JSON, nullable=True),
     _ts("updated_at"),
     Index("ix_offerings_non_credit_context_id", "non_credit_context_id"),
     UniqueConstraint(
@@ -248,4 +250,94 @@ catalog_settings = Table(
     Column("id", Integer, primary_key=True),
     Column("document", JSON, nullable=False),
     _ts("imported_at"),
+)
+
+# --- the outbox (issue 13) ------------------------------------------------------------------------
+# Messages to other systems, written in the same transaction as the state they carry and delivered
+# by the relay (``services/relay.py``). ``key`` is the idempotency key (for SIS results the
+# OneRoster sourcedId); ``payload`` is frozen at enqueue so every retry sends the same body.
+# ``state``: queued -> sent (claimed, in flight under ``lease_until``) -> accepted | rejected |
+# dead, or back to queued with a later ``next_attempt_at``. ``claim_token`` fences a claim: only
+# the relay holding the current token may record an outcome. Finished rows stay, for audit.
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(32), nullable=False),
+    Column("key", String(255), nullable=False, unique=True),
+    Column("payload", JSON, nullable=False),
+    Column("section_sis_id", String(255), nullable=True),
+    Column("registration_sis_id", String(255), nullable=True),
+    Column("state", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    _ts("next_attempt_at"),
+    _ts("lease_until", nullable=True),
+    Column("claim_token", String(64), nullable=True),
+    Column("last_status", Integer, nullable=True),
+    Column("last_error", Text, nullable=True),
+    _ts("created_at"),
+    _ts("updated_at"),
+    _ts("finished_at", nullable=True),
+    Index("ix_outbox_state_next_attempt_at", "state", "next_attempt_at"),
+    Index("ix_outbox_section_sis_id_registration_sis_id", "section_sis_id", "registration_sis_id"),
+)
+
+# --- final grades (issue 13) ----------------------------------------------------------------------
+# What the tool sent or will send to the SIS: one row per submission, versioned per registration.
+# A change after a release is a new row with a higher version and a reason (DOMAIN R13); the row
+# and its outbox message (keyed by ``sourced_id``) commit in one transaction.
+grade_submissions = Table(
+    "grade_submissions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("section_sis_id", String(255), nullable=False),
+    Column("registration_sis_id", String(255), nullable=False),
+    Column("student_sis_id", String(255), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("sourced_id", String(255), nullable=False, unique=True),
+    Column("letter", String(16), nullable=False),
+    # The percentage as exact text ("87.50"); None for a grade without a score.
+    Column("percent", String(16), nullable=True),
+    Column("last_attended", Date, nullable=True),
+    Column("incomplete_grade", String(16), nullable=True),
+    Column("incomplete_until", Date, nullable=True),
+    Column("reason", Text, nullable=True),
+    Column("released_by", String(512), nullable=False),
+    _ts("released_at"),
+    UniqueConstraint(
+        "registration_sis_id", "version", name="uq_grade_submissions_registration_version"
+    ),
+    Index("ix_grade_submissions_section_sis_id", "section_sis_id"),
+)
+
+# The instructor's standing decisions per registration: a letter override (with its reason) and
+# an incomplete mark. Their history is in grade_audit.
+grade_adjustments = Table(
+    "grade_adjustments",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("registration_sis_id", String(255), nullable=False, unique=True),
+    Column("section_sis_id", String(255), nullable=False),
+    Column("override_letter", String(16), nullable=True),
+    Column("override_reason", Text, nullable=True),
+    Column("incomplete", Boolean, nullable=False, default=False),
+    Column("incomplete_reason", Text, nullable=True),
+    Column("updated_by", String(512), nullable=False),
+    _ts("updated_at"),
+)
+
+# Every release, override and incomplete mark: who, when, what and why. Append-only.
+grade_audit = Table(
+    "grade_audit",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("section_sis_id", String(255), nullable=False),
+    Column("registration_sis_id", String(255), nullable=True),
+    Column("action", String(32), nullable=False),
+    Column("letter", String(16), nullable=True),
+    Column("reason", Text, nullable=True),
+    Column("detail", JSON, nullable=True),
+    Column("actor", String(512), nullable=False),
+    _ts("at"),
+    Index("ix_grade_audit_section_sis_id", "section_sis_id"),
 )

@@ -10,14 +10,16 @@ from sqlalchemy import Connection, Engine
 
 from lti_bridge.adapters.db.catalog_repository import SqlAlchemyCatalogRepository
 from lti_bridge.adapters.db.gate_repository import SqlAlchemyGateRepository
+from lti_bridge.adapters.db.grades_repository import SqlAlchemyGradesRepository
 from lti_bridge.adapters.db.lti_repository import SqlAlchemyLtiRepository
 from lti_bridge.adapters.db.onboarding_repository import SqlAlchemyOnboardingRepository
+from lti_bridge.adapters.db.outbox_repository import SqlAlchemyOutboxRepository
 from lti_bridge.adapters.db.recent import RecentWrites
 from lti_bridge.adapters.db.roster_repository import SqlAlchemyRosterRepository
 from lti_bridge.adapters.db.sis_repository import SqlAlchemySisRepository
 from lti_bridge.adapters.db.statements import StatementConnections
 
-_REPOSITORIES = ("lti", "gate", "roster", "sis", "onboarding", "catalog")
+_REPOSITORIES = ("lti", "gate", "roster", "sis", "onboarding", "catalog", "outbox", "grades")
 
 
 class SqlAlchemyUnitOfWork:
@@ -93,6 +95,14 @@ class SqlAlchemyUnitOfWork:
     @cached_property
     def catalog(self) -> SqlAlchemyCatalogRepository:
         return SqlAlchemyCatalogRepository(self.conn)
+
+    @cached_property
+    def outbox(self) -> SqlAlchemyOutboxRepository:
+        return SqlAlchemyOutboxRepository(self.conn)
+
+    @cached_property
+    def grades(self) -> SqlAlchemyGradesRepository:
+        return SqlAlchemyGradesRepository(self.conn)
 
     def commit(self) -> None:
         if self._conn is not None:
