@@ -20,6 +20,12 @@ def list_outbox(
         return uow.outbox.list(state=state, limit=limit), uow.outbox.counts()
 
 
+def outbox_depth(*, uow: OutboxUnitOfWork, now: datetime) -> dict[str, tuple[int, float | None]]:
+    """How many messages each state holds, and the age of its oldest (for monitoring)."""
+    with uow:
+        return {state.value: held for state, held in uow.outbox.depth(now).items()}
+
+
 def retry_outbox(entry_id: int, *, uow: OutboxUnitOfWork, now: datetime) -> OutboxEntry:
     """Queue a rejected, dead or waiting message to be sent at once with a fresh retry budget."""
     with uow:

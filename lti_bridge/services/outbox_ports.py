@@ -33,6 +33,10 @@ class OutboxRepository(Protocol):
         """Every message of a section, oldest first."""
         ...
 
+    def depth(self, now: datetime) -> dict[OutboxState, tuple[int, float | None]]:
+        """Rows per state and the age in seconds of each state's oldest row."""
+        ...
+
     def list(
         self, *, state: OutboxState | None = None, limit: int = 100
     ) -> builtins.list[OutboxEntry]:

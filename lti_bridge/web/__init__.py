@@ -10,6 +10,7 @@ from flask import Flask
 from lti_bridge import telemetry
 from lti_bridge.bootstrap import Services, build_services
 from lti_bridge.config import ensure_secret_key, load_settings
+from lti_bridge.services.outbox import outbox_depth
 from lti_bridge.web.sessions import NoSessionInterface
 
 
@@ -25,7 +26,9 @@ def create_app(
     )
     app.session_interface = NoSessionInterface()
     telemetry.configure_logging(settings.log_format, settings.log_level)
-    app.extensions["lti_bridge"] = services or build_services(settings)
+    svc = app.extensions["lti_bridge"] = services or build_services(settings)
+    # /metrics reads the outbox's depth when it is scraped (one process, one app).
+    telemetry.register_outbox_probe(lambda: outbox_depth(uow=svc.uow(), now=svc.clock()))
 
     from lti_bridge.web import cli, errors, health, home, lti, metrics, register, security
 

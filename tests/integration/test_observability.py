@@ -238,6 +238,23 @@ def test_the_outbox_gauges_read_the_registered_probe_at_scrape_time(client: Any)
     assert "lti_bridge_outbox_depth" not in scrape(client)
 
 
+def test_the_outbox_gauges_count_the_real_outbox_per_state(app: Any, client: Any) -> None:
+    from lti_bridge.domain.outbox import OutboxMessage
+
+    svc = app.extensions["lti_bridge"]
+    now = svc.clock()
+    with svc.uow() as uow:
+        for key in ("r-1", "r-2"):
+            uow.outbox.enqueue(OutboxMessage("sis.result", key, {"k": key}, "S-1", key), now)
+        uow.commit()
+
+    text = scrape(client)
+
+    assert sample(text, "lti_bridge_outbox_depth", state="queued") == 2
+    assert sample(text, "lti_bridge_outbox_depth", state="accepted") == 0
+    assert sample(text, "lti_bridge_outbox_oldest_age_seconds", state="queued") >= 0
+
+
 def test_metrics_are_off_by_default(app_config: dict[str, Any]) -> None:
     app = create_app({**app_config, "metrics": False})
     try:

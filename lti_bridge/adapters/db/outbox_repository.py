@@ -417,6 +417,20 @@ class SqlAlchemyOutboxRepository:
             found[OutboxState(state)] = int(count)
         return found
 
+    def depth(self, now: datetime) -> dict[OutboxState, tuple[int, float | None]]:
+        """Rows per state, and how many seconds ago each state's oldest row was created."""
+        found: dict[OutboxState, tuple[int, float | None]] = dict.fromkeys(OutboxState, (0, None))
+        rows = self._conn.execute(
+            select(outbox.c.state, func.count(), func.min(outbox.c.created_at)).group_by(
+                outbox.c.state
+            )
+        ).all()
+        for state, count, oldest in rows:
+            created = _utc(oldest)
+            age = None if created is None else max(0.0, (now - created).total_seconds())
+            found[OutboxState(state)] = (int(count), age)
+        return found
+
     def next_due(self, kinds: Collection[str]) -> datetime | None:
         queued = self._conn.execute(
             select(func.min(outbox.c.next_attempt_at)).where(
