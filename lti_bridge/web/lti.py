@@ -31,7 +31,7 @@ from lti_bridge.domain.policy import Decision
 from lti_bridge.services.launches import record_launch
 from lti_bridge.services.roster import ADVISORY_LABELS, REASON_LABELS, credit_roster
 from lti_bridge.telemetry import log_event
-from lti_bridge.web import csrf
+from lti_bridge.web import csrf, security
 from lti_bridge.web.context import public_base_url, services
 from lti_bridge.web.grades import STANDING_LABELS, grades_panel
 from lti_bridge.web.onboarding import is_onboarding_launch, onboarding_launch
@@ -210,6 +210,8 @@ def _launch(seen: dict[str, Any]) -> ResponseReturnValue:
         message.validate()
     except PlatformStorageCheck as check:
         seen["outcome"] = "storage_check"
+        # The login that stored this check found the platform registered: its page frames us.
+        security.allow_framing_by(check.platform_origin)
         return render_template(
             "lti/storage_launch.html",
             check=check,

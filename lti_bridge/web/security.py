@@ -44,9 +44,18 @@ def content_security_policy(script_nonce: str, frame_ancestors: list[str]) -> st
     )
 
 
+def allow_framing_by(origin: str) -> None:
+    """Let this response be framed by ``origin`` too: a registered platform's, known from state
+    the tool keeps (a login), which this process's cache of origins may not have read yet."""
+    g.frame_origin = origin
+
+
 def _secure_headers(response: Response) -> Response:
     svc = services()
-    ancestors = sorted(svc.registrations.frame_origins() | set(svc.settings.frame_ancestors))
+    ancestors = svc.registrations.frame_origins() | set(svc.settings.frame_ancestors)
+    if g.get("frame_origin"):
+        ancestors = ancestors | {g.frame_origin}
+    ancestors = sorted(ancestors)
     headers = response.headers
     headers.setdefault("Content-Security-Policy", content_security_policy(nonce(), ancestors))
     headers.setdefault("X-Content-Type-Options", "nosniff")
