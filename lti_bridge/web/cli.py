@@ -355,7 +355,9 @@ def worker(once: bool, interval: float, summary_every: float) -> None:
     from lti_bridge.web.worker import Worker
 
     svc = services()
-    if db_engine.current_revision(svc.engine) is None:
+    # A long-running worker waits out a database that is down or not migrated yet (the app's
+    # container may still be upgrading it); only a one-off round says so and exits.
+    if once and db_engine.current_revision(svc.engine) is None:
         fail("the database has no schema yet; run: lti-bridge db upgrade")
     loop = Worker(svc, purge_interval=interval, summary_seconds=summary_every)
     if once:

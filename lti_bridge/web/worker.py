@@ -135,20 +135,23 @@ class Worker:
         self._purged += purged
         return RoundResult(stats, purged)
 
-    def _summary(self) -> None:
+    def _outbox_fields(self) -> dict[str, object]:
+        """The outbox's count per state as ``outbox_<state>`` fields, or why it is unreadable."""
         try:
             with self.svc.uow() as uow:
                 counts = uow.outbox.counts()
-            held = " ".join(f"{state.value}={n}" for state, n in counts.items())
         except Exception as exc:  # noqa: BLE001 - a summary must not stop the loop
-            held = f"(outbox unreadable: {type(exc).__name__})"
+            return {"outbox": f"(outbox unreadable: {type(exc).__name__})"}
+        return {f"outbox_{state.value}": n for state, n in counts.items()}
+
+    def _summary(self) -> None:
         log_event(
             log,
             "worker summary",
             seconds=self.summary_seconds,
             rounds=self._rounds,
             purged_launch_state=self._purged,
-            outbox=held,
+            **self._outbox_fields(),
             **{f"relay_{name}": n for name, n in vars(self._since_summary).items()},
         )
         self._rounds = self._purged = 0
@@ -194,3 +197,8 @@ class Worker:
         finally:
             self.close()
             log.info("worker stopped: %s", self.total.summary())
+            held = self._outbox_fields()
+            log.info(
+                "outbox now: %s",
+                " ".join(f"{k.removeprefix('outbox_')}={v}" for k, v in held.items()),
+            )
