@@ -160,13 +160,12 @@ class _Problems:
         for path, message in self.found:
             fields[path] = f"{fields[path]}; {message}" if path in fields else message
         count = len(self.found)
-        error = ValidationError(
+        return ValidationError(
             "\n".join(f"{path}: {message}" for path, message in self.found),
             public_message=f"The catalog has {count} problem{'s' if count != 1 else ''}.",
             admin_hint="Each problem names its place in the file, e.g. sections[2].credit_hours.",
+            fields=fields,
         )
-        error.fields = fields  # type: ignore[attr-defined]
-        return error
 
 
 def _at(path: str, key: str) -> str:

@@ -53,10 +53,9 @@ def place_item(title: str, item: str, access: str, content_url: str = "") -> Pla
         if parts.scheme not in {"http", "https"} or not parts.netloc:
             problems["content_url"] = "The content URL must be an absolute http(s) URL."
     if problems:
-        error = ValidationError(
+        raise ValidationError(
             "; ".join(f"{k}: {v}" for k, v in problems.items()),
             public_message="Some fields need attention.",
+            fields=problems,
         )
-        error.fields = problems  # type: ignore[attr-defined]
-        raise error
     return PlacedItem(title, item, access_value, content_url or None)

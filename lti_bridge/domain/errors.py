@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 
 class LtiBridgeError(Exception):
     """Root of every error the tool raises on purpose."""
@@ -40,9 +42,21 @@ class NotFoundError(LtiBridgeError):
 
 
 class ValidationError(LtiBridgeError):
-    """Input that is well-formed but not acceptable."""
+    """Input that is well-formed but not acceptable; ``fields`` maps each bad place to why."""
 
     public_message = "The request was not valid."
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        fields: Mapping[str, str] | None = None,
+        public_message: str = "",
+        admin_hint: str = "",
+    ) -> None:
+        super().__init__(reason, public_message=public_message, admin_hint=admin_hint)
+        #: Place (``sections[2].credit_hours``, a form field) -> what is wrong there.
+        self.fields: dict[str, str] = dict(fields or {})
 
 
 class ConflictError(LtiBridgeError):

@@ -62,13 +62,12 @@ def _context_clashes(
             )
     if not problems:
         return None
-    error = ValidationError(
+    return ValidationError(
         "\n".join(f"{path}: {message}" for path, message in problems.items()),
         public_message="The catalog maps a platform context to two sections.",
         admin_hint="Give the section a context of its own, or list the other section too.",
+        fields=problems,
     )
-    error.fields = problems  # type: ignore[attr-defined]
-    return error
 
 
 def import_catalog(catalog: Catalog, *, uow: UnitOfWork, now: datetime) -> ImportSummary:

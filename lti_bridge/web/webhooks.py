@@ -27,6 +27,7 @@ from lti_bridge.services.sis_events import apply_sis_event
 from lti_bridge.telemetry import log_event
 from lti_bridge.web import schemas
 from lti_bridge.web.context import services
+from lti_bridge.web.errors import PROBLEM_JSON, problem
 
 bp = Blueprint("webhooks", __name__)
 log = logging.getLogger("lti_bridge.webhooks")
@@ -34,16 +35,16 @@ log = logging.getLogger("lti_bridge.webhooks")
 SIGNATURE_HEADERS = ("webhook-id", "webhook-timestamp", "webhook-signature")
 
 
-def problem(status: int, error: str, detail: Any, **headers: str) -> ResponseReturnValue:
-    """Answer ``{"error": …, "detail": …}`` with ``status``."""
-    return jsonify(error=error, detail=detail), status, headers
-
-
 def _reject(
-    seen: dict[str, Any], status: int, error: str, detail: Any, **headers: str
+    seen: dict[str, Any],
+    status: int,
+    error: str,
+    detail: str,
+    *,
+    errors: dict[str, Any] | None = None,
 ) -> ResponseReturnValue:
-    seen.update(error=error, detail=detail)
-    return problem(status, error, detail, **headers)
+    seen.update(error=error, detail=errors or detail)
+    return problem(status, error, detail, errors=errors)
 
 
 @lru_cache(maxsize=8)
@@ -167,7 +168,10 @@ def _receive(seen: dict[str, Any]) -> ResponseReturnValue:
     try:
         event = schemas.load_event(payload)
     except ValidationError as exc:
-        return _reject(seen, 422, "invalid_event", exc.messages)
+        messages = exc.messages if isinstance(exc.messages, dict) else {"_schema": exc.messages}
+        return _reject(
+            seen, 422, "invalid_event", "the event does not match the schema", errors=messages
+        )
 
     seen.update(type=event.type.value, sequence=event.sequence)
     try:
@@ -177,7 +181,7 @@ def _receive(seen: dict[str, Any]) -> ResponseReturnValue:
         # DO NOTHING and answers 204). Anything else is retried rather than acknowledged: the
         # retry is then applied, or found to be a duplicate, and never lost.
         seen.update(error="conflict", detail=str(exc.orig))
-        return problem(503, "conflict", "try again later", **{"Retry-After": "1"})
+        return problem(503, "conflict", "try again later", headers={"Retry-After": "1"})
     except SQLAlchemyError as exc:
         # The database is down or restarting, the pool is exhausted (its TimeoutError), or
         # PostgreSQL broke a deadlock: nothing was acknowledged, so the SIS retries and nothing
@@ -186,7 +190,9 @@ def _receive(seen: dict[str, Any]) -> ResponseReturnValue:
             error="database_unavailable",
             detail=f"{type(exc).__name__}: {getattr(exc, 'orig', None) or exc}",
         )
-        return problem(503, "database_unavailable", "try again later", **{"Retry-After": "5"})
+        return problem(
+            503, "database_unavailable", "try again later", headers={"Retry-After": "5"}
+        )
 
     seen.update(outcome=applied.outcome.value, detail=applied.reason or None)
     if applied.outcome is DeliveryOutcome.IGNORED:
@@ -223,8 +229,16 @@ def openapi_document() -> dict[str, Any]:
         "Problem",
         {
             "type": "object",
-            "properties": {"error": {"type": "string"}, "detail": {}},
-            "required": ["error", "detail"],
+            "description": "RFC 9457 problem details, with a stable code in error.",
+            "properties": {
+                "type": {"type": "string"},
+                "title": {"type": "string"},
+                "status": {"type": "integer"},
+                "detail": {"type": "string"},
+                "error": {"type": "string"},
+                "errors": {"type": "object", "description": "Each bad field: what is wrong."},
+            },
+            "required": ["type", "title", "status", "detail", "error"],
         },
     )
     headers = [
@@ -235,7 +249,7 @@ def openapi_document() -> dict[str, Any]:
     def answer(text: str) -> dict[str, Any]:
         return {
             "description": text,
-            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
+            "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
         }
 
     spec.path(
@@ -263,7 +277,7 @@ def openapi_document() -> dict[str, Any]:
                     "400": answer("The body is not JSON."),
                     "401": answer("Missing or bad signature, or a stale timestamp."),
                     "413": answer("The body is too large."),
-                    "422": answer("Schema error; detail names each bad field."),
+                    "422": answer("Schema error; errors names each bad field."),
                     "503": answer("No webhook secret configured, or the database is down."),
                 },
             }

@@ -290,7 +290,11 @@ def test_no_configured_secret_answers_503(app_config, engine):
     with app_with(app_config, webhook_secrets=()) as app:
         response = deliver(app.test_client(), registration_event())
     assert response.status_code == 503
+    assert response.content_type == "application/problem+json"
     assert response.get_json() == {
+        "type": "about:blank",
+        "title": "Service Unavailable",
+        "status": 503,
         "error": "webhooks_disabled",
         "detail": "no webhook secret is configured",
     }
@@ -401,7 +405,8 @@ def test_a_schema_error_answers_422_naming_each_bad_field(client, engine):
     assert response.status_code == 422
     body = response.get_json()
     assert body["error"] == "invalid_event"
-    detail = body["detail"]["data"]
+    assert body["status"] == 422 and body["detail"] == "the event does not match the schema"
+    detail = body["errors"]["data"]
     assert detail["registration"]["status"] == ["Missing data for required field."]
     assert "currency" in detail["tuition"]
     assert "sequence" in detail
@@ -720,6 +725,9 @@ def test_no_input_makes_the_endpoint_fail(client):
             response.data[:300],
         )
         if response.status_code >= 400:
-            assert set(response.get_json()) == {"error", "detail"}
+            assert response.content_type == "application/problem+json"
+            problem = response.get_json()
+            assert {"type", "title", "status", "detail", "error"} <= set(problem)
+            assert problem["status"] == response.status_code
 
     check()
