@@ -10,7 +10,7 @@ import requests
 from sqlalchemy import Engine
 
 from lti_bridge.adapters.db.companion import Companion
-from lti_bridge.adapters.db.engine import make_engine
+from lti_bridge.adapters.db.engine import database_problem, make_engine
 from lti_bridge.adapters.db.gate_repository import CatalogGateSettings, facts_companion
 from lti_bridge.adapters.db.recent import RecentWrites
 from lti_bridge.adapters.db.statements import StatementConnections
@@ -55,6 +55,10 @@ class Services:
         return SqlAlchemyUnitOfWork(
             self.engine, self.recent_writes, self.statements, self.settings.sis_platform_issuer
         )
+
+    def database_problem(self) -> str | None:
+        """None when the database answers; else the name of its error (``/readyz``, ``/``)."""
+        return database_problem(self.engine)
 
     def gate_companion(self, platform_id: int, launch: LaunchContext) -> Companion | None:
         """The credit gate's read, for a launch's state consume to carry."""

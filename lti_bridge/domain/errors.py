@@ -76,6 +76,27 @@ class UnavailableError(LtiBridgeError):
         self.retry_after = max(1, int(retry_after))
 
 
+class ConcurrentWriteError(UnavailableError):
+    """Another request wrote the same record at the same moment; this one changed nothing.
+
+    The whole transaction rolled back: the same request again is applied or found done.
+    """
+
+    public_message = "Another change to the same record happened at the same moment. Try again."
+
+    def __init__(self, reason: str, *, retry_after: int = 1, **kwargs: str) -> None:
+        super().__init__(reason, retry_after=retry_after, **kwargs)
+
+
+class StorageUnavailableError(UnavailableError):
+    """The database did not answer (down, restarting, pool exhausted) or has no schema yet."""
+
+    admin_hint = "Check the database (lti-bridge doctor); after an upgrade: lti-bridge db upgrade."
+
+    def __init__(self, reason: str, *, retry_after: int = 5, **kwargs: str) -> None:
+        super().__init__(reason, retry_after=retry_after, **kwargs)
+
+
 class OutboxConflictError(LtiBridgeError):
     """A message was enqueued under a key already holding a different body."""
 

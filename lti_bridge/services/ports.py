@@ -28,6 +28,13 @@ class LtiRepository(Protocol):
 
 
 class UnitOfWork(Protocol):
+    """One transaction per ``with``; ``commit()`` ends it, leaving without one rolls back.
+
+    A database failure leaves the ``with`` as ``ConcurrentWriteError`` (another transaction
+    took the same key first: the same request again settles it) or ``StorageUnavailableError``
+    (the database did not answer), never as a driver's or SQLAlchemy's exception.
+    """
+
     lti: LtiRepository
     sis: SisRepository
     catalog: CatalogRepository

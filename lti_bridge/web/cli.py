@@ -13,7 +13,6 @@ import click
 import requests
 from flask import Flask
 from flask.cli import FlaskGroup
-from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from lti_bridge.adapters.db import engine as db_engine
 from lti_bridge.adapters.lti import keys as tool_keys
@@ -60,14 +59,6 @@ class BridgeGroup(FlaskGroup):
             raise click.ClickException(f"configuration: {exc}") from None
         except LtiBridgeError as exc:
             raise click.ClickException(str(exc)) from None
-        except OperationalError as exc:
-            raise click.ClickException(
-                "database unavailable: " + " ".join(str(exc.orig).split())
-            ) from None
-        except ProgrammingError as exc:
-            raise click.ClickException(
-                f"database schema missing or old ({exc.orig}); run: lti-bridge db upgrade"
-            ) from None
         except requests.RequestException as exc:
             where = getattr(exc.request, "url", None) or "the server"
             raise click.ClickException(
@@ -75,6 +66,13 @@ class BridgeGroup(FlaskGroup):
             ) from None
         except OSError as exc:
             raise click.ClickException(f"{exc.strerror or exc}: {exc.filename or ''}") from None
+        except Exception as exc:
+            # A command that reads the database outside a unit of work (keys, db) gets the same
+            # one line as one that went through it.
+            error = db_engine.storage_error(exc)
+            if error is None:
+                raise
+            raise click.ClickException(str(error)) from None
 
 
 @click.group(

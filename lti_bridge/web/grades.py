@@ -16,9 +16,14 @@ from typing import Any
 
 from flask import Blueprint, request
 from flask.typing import ResponseReturnValue
-from sqlalchemy.exc import IntegrityError
 
-from lti_bridge.domain.errors import LaunchError, LtiBridgeError, NotFoundError, ValidationError
+from lti_bridge.domain.errors import (
+    ConcurrentWriteError,
+    LaunchError,
+    LtiBridgeError,
+    NotFoundError,
+    ValidationError,
+)
 from lti_bridge.domain.model import LaunchContext, MessageType
 from lti_bridge.services import grades as grade_service
 from lti_bridge.services.grades import GradeReport, GradeRow
@@ -181,7 +186,7 @@ def release() -> ResponseReturnValue:
     except ValidationError as exc:
         return _roster(context, platform_id, handle, problems={"reason": exc.public_message},
                        status=422)
-    except IntegrityError:
+    except ConcurrentWriteError:
         # Another release of the section (a double click, a colleague) committed first: this
         # one rolled back whole, so nothing was queued twice.
         log.warning("concurrent release of %s by %s rolled back", section, context.user_sub)

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify
 from flask.typing import ResponseReturnValue
-from sqlalchemy import text
-from sqlalchemy.exc import SQLAlchemyError
 
 from lti_bridge.web.context import services
 
@@ -19,9 +17,7 @@ def healthz() -> ResponseReturnValue:
 
 @bp.get("/readyz")
 def readyz() -> ResponseReturnValue:
-    try:
-        with services().engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
-    except SQLAlchemyError as exc:
-        return jsonify(status="unavailable", database=type(exc).__name__), 503
+    problem = services().database_problem()
+    if problem is not None:
+        return jsonify(status="unavailable", database=problem), 503
     return jsonify(status="ok", database="ok")

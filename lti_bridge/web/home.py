@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from flask import Blueprint, render_template
 from flask.typing import ResponseReturnValue
-from sqlalchemy import text
-from sqlalchemy.exc import SQLAlchemyError
 
 from lti_bridge import version
 from lti_bridge.web.context import public_base_url, services
@@ -23,12 +21,7 @@ def index() -> ResponseReturnValue:
         ("Public keyset (JWKS) URL", f"{base}/lti/jwks"),
         ("Dynamic registration URL", f"{base}/lti/register"),
     ]
-    try:
-        with services().engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
-        database = "ok"
-    except SQLAlchemyError:
-        database = "unavailable"
+    database = "ok" if services().database_problem() is None else "unavailable"
     page = render_template(
         "home/index.html",
         version=version(),

@@ -18,10 +18,10 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 from flask import Blueprint, Response, jsonify, make_response, request
 from flask.typing import ResponseReturnValue
 from marshmallow import ValidationError
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from lti_bridge import telemetry
 from lti_bridge.adapters.sis.signature import SecretError, SignatureError, WebhookVerifier
+from lti_bridge.domain.errors import ConcurrentWriteError, StorageUnavailableError
 from lti_bridge.domain.sis import DeliveryOutcome
 from lti_bridge.services.sis_events import apply_sis_event
 from lti_bridge.telemetry import log_event
@@ -176,22 +176,24 @@ def _receive(seen: dict[str, Any]) -> ResponseReturnValue:
     seen.update(type=event.type.value, sequence=event.sequence)
     try:
         applied = apply_sis_event(event, webhook_id, uow=svc.uow(), clock=svc.clock)
-    except IntegrityError as exc:
+    except ConcurrentWriteError as exc:
         # Concurrent copies of one delivery never get here (the webhook id insert is ON CONFLICT
         # DO NOTHING and answers 204). Anything else is retried rather than acknowledged: the
         # retry is then applied, or found to be a duplicate, and never lost.
-        seen.update(error="conflict", detail=str(exc.orig))
-        return problem(503, "conflict", "try again later", headers={"Retry-After": "1"})
-    except SQLAlchemyError as exc:
-        # The database is down or restarting, the pool is exhausted (its TimeoutError), or
-        # PostgreSQL broke a deadlock: nothing was acknowledged, so the SIS retries and nothing
-        # is lost. Never a 500, which some senders stop retrying.
-        seen.update(
-            error="database_unavailable",
-            detail=f"{type(exc).__name__}: {getattr(exc, 'orig', None) or exc}",
-        )
+        seen.update(error="conflict", detail=str(exc))
         return problem(
-            503, "database_unavailable", "try again later", headers={"Retry-After": "5"}
+            503, "conflict", "try again later", headers={"Retry-After": str(exc.retry_after)}
+        )
+    except StorageUnavailableError as exc:
+        # The database is down or restarting, the pool is exhausted, or PostgreSQL broke a
+        # deadlock: nothing was acknowledged, so the SIS retries and nothing is lost. Never a
+        # 500, which some senders stop retrying.
+        seen.update(error="database_unavailable", detail=str(exc))
+        return problem(
+            503,
+            "database_unavailable",
+            "try again later",
+            headers={"Retry-After": str(exc.retry_after)},
         )
 
     seen.update(outcome=applied.outcome.value, detail=applied.reason or None)

@@ -14,10 +14,14 @@ from typing import Any
 import pytest
 from flask import Flask
 from sqlalchemy import func, insert, select
-from sqlalchemy.exc import IntegrityError, OperationalError
 
 from lti_bridge.adapters.db.tables import grade_audit, grade_submissions, outbox
-from lti_bridge.domain.errors import OutboxConflictError, ValidationError
+from lti_bridge.domain.errors import (
+    ConcurrentWriteError,
+    OutboxConflictError,
+    StorageUnavailableError,
+    ValidationError,
+)
 from lti_bridge.domain.grading import result_sourced_id
 from lti_bridge.services import grades as grade_service
 from lti_bridge.services.grades import GradeReport, Standing
@@ -364,7 +368,7 @@ def test_two_releases_at_once_never_write_a_version_twice(world: GradesWorld) ->
                 snapshot, uow=svc.uow(), now=svc.clock(), actor="grace"
             )
             outcomes.append(f"queued {len(summary.queued)}")
-        except (IntegrityError, OperationalError) as exc:
+        except (ConcurrentWriteError, StorageUnavailableError) as exc:
             outcomes.append(type(exc).__name__)
 
     threads = [threading.Thread(target=release_now) for _ in range(2)]
@@ -427,7 +431,8 @@ def test_a_release_that_lost_a_race_says_so_and_changed_nothing(
     fields = form_fields(roster_page(world, world.launch("instructor")), "release-form")
 
     def lost_race(*args: Any, **kwargs: Any) -> Any:
-        raise IntegrityError("INSERT INTO grade_submissions", {}, Exception("duplicate key"))
+        # What the unit of work raises when the other release took the submission's key first.
+        raise ConcurrentWriteError("UniqueViolation: duplicate key value")
 
     monkeypatch.setattr(grade_service, "release_grades", lost_race)
     answer = world.app.test_client().post("/lti/grades/release", data=fields)

@@ -14,10 +14,20 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, DisconnectionError
+from sqlalchemy.exc import (
+    ArgumentError,
+    DisconnectionError,
+    IntegrityError,
+    ProgrammingError,
+    SQLAlchemyError,
+)
 from sqlalchemy.pool import NullPool
 
-from lti_bridge.domain.errors import LtiBridgeError
+from lti_bridge.domain.errors import (
+    ConcurrentWriteError,
+    LtiBridgeError,
+    StorageUnavailableError,
+)
 
 _held = threading.local()
 
@@ -198,6 +208,34 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
         connection.commit()
+
+
+def storage_error(exc: BaseException) -> ConcurrentWriteError | StorageUnavailableError | None:
+    """The tool's error for a database failure (None when ``exc`` is not one): a lost race (a
+    unique key another transaction took first), a schema not migrated yet, or a database that
+    did not answer (down, restarting, pool exhausted)."""
+    if not isinstance(exc, SQLAlchemyError):
+        return None
+    orig = getattr(exc, "orig", None) or exc
+    said = " ".join(str(orig).split())[:300]
+    if isinstance(exc, IntegrityError):
+        return ConcurrentWriteError(f"{type(orig).__name__}: {said}")
+    if isinstance(exc, ProgrammingError) or "no such table" in said:
+        return StorageUnavailableError(
+            f"database schema missing or old ({type(orig).__name__}: {said}); "
+            "run: lti-bridge db upgrade"
+        )
+    return StorageUnavailableError(f"database unavailable ({type(orig).__name__}): {said}")
+
+
+def database_problem(engine: Engine) -> str | None:
+    """None when the database answers a query; else the name of the error it gave."""
+    try:
+        with engine.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
+    except SQLAlchemyError as exc:
+        return type(exc).__name__
+    return None
 
 
 def current_revision(engine: Engine) -> str | None:

@@ -7,8 +7,10 @@ from types import TracebackType
 from typing import Self
 
 from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from lti_bridge.adapters.db.catalog_repository import SqlAlchemyCatalogRepository
+from lti_bridge.adapters.db.engine import storage_error
 from lti_bridge.adapters.db.gate_repository import SqlAlchemyGateRepository
 from lti_bridge.adapters.db.grades_repository import SqlAlchemyGradesRepository
 from lti_bridge.adapters.db.lti_repository import SqlAlchemyLtiRepository
@@ -58,13 +60,18 @@ class SqlAlchemyUnitOfWork:
         for name in _REPOSITORIES:
             # A later ``with`` gets repositories on its own connection.
             self.__dict__.pop(name, None)
-        if conn is None:
-            return
-        try:
-            if conn.in_transaction():
-                conn.rollback()
-        finally:
-            conn.close()
+        if conn is not None:
+            try:
+                if conn.in_transaction() and not conn.invalidated:
+                    conn.rollback()
+            except SQLAlchemyError:
+                conn.invalidate()  # the rollback failed with the connection: never reuse it
+            finally:
+                conn.close()
+        error = storage_error(exc) if exc is not None else None
+        if error is not None:
+            # Callers above the adapters see the tool's own errors, never SQLAlchemy's.
+            raise error from exc
 
     @property
     def conn(self) -> Connection:
