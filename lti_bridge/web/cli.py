@@ -15,7 +15,6 @@ from flask import Flask
 from flask.cli import FlaskGroup
 
 from lti_bridge.adapters.db import engine as db_engine
-from lti_bridge.adapters.lti import keys as tool_keys
 from lti_bridge.adapters.sis import sender
 from lti_bridge.config import ConfigError
 from lti_bridge.domain.errors import LtiBridgeError
@@ -114,8 +113,7 @@ def db_upgrade(revision: str) -> None:
     """Create or migrate the schema (Alembic)."""
     svc = services()
     db_engine.upgrade(svc.engine, revision)
-    with svc.engine.begin() as conn:
-        key = tool_keys.ensure_key(conn, svc.clock())
+    key = svc.keyring.signing_key()
     click.echo(
         f"database {svc.engine.url.render_as_string(hide_password=True)} at revision "
         f"{db_engine.current_revision(svc.engine)}; signing key {key.kid}"
@@ -284,10 +282,7 @@ def keys() -> None:
 @keys.command("list")
 def keys_list() -> None:
     """List the tool's keys: which one signs, which are published."""
-    svc = services()
-    with svc.engine.connect() as conn:
-        found = tool_keys.list_keys(conn)
-        signing = tool_keys.signing_key(conn)
+    found, signing = services().keyring.all_keys()
     if not found:
         click.echo("no keys yet; run: lti-bridge db upgrade")
     for key in found:
@@ -302,9 +297,7 @@ def keys_list() -> None:
 @keys.command("rotate")
 def keys_rotate() -> None:
     """Create a new signing key; the previous one stays published until retired."""
-    svc = services()
-    with svc.engine.begin() as conn:
-        key = tool_keys.generate_key(conn, svc.clock())
+    key = services().keyring.rotate()
     click.echo(
         f"new signing key {key.kid}; retire the old one later with: lti-bridge keys retire KID"
     )
@@ -314,9 +307,7 @@ def keys_rotate() -> None:
 @click.argument("kid")
 def keys_retire(kid: str) -> None:
     """Stop publishing and using key KID."""
-    svc = services()
-    with svc.engine.begin() as conn:
-        outcome = tool_keys.retire_key(conn, kid, svc.clock())
+    outcome = services().keyring.retire(kid)
     if outcome == "unknown":
         fail(f"no key {kid}; see: lti-bridge keys list")
     if outcome == "last key":

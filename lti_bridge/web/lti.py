@@ -15,7 +15,6 @@ from pylti1p3.contrib.flask.redirect import FlaskRedirect
 
 from lti_bridge import telemetry
 from lti_bridge.adapters.lti import deep_linking
-from lti_bridge.adapters.lti import keys as tool_keys
 from lti_bridge.adapters.lti.claims import launch_context_from_claims
 from lti_bridge.adapters.lti.launch import (
     STORAGE_KEY_PREFIX,
@@ -377,10 +376,6 @@ def deep_link_response() -> ResponseReturnValue:
 @bp.get("/lti/jwks")
 @bp.get("/.well-known/jwks.json")
 def jwks() -> ResponseReturnValue:
-    svc = services()
-    svc.keyring.signing_key()  # a new installation gets its first key on first use
-    with svc.engine.connect() as conn:
-        document = tool_keys.published_jwks(conn)
-    response = jsonify(document)
+    response = jsonify(services().keyring.published_jwks())
     response.headers["Cache-Control"] = "public, max-age=300"
     return response

@@ -42,6 +42,32 @@ class ToolKeyRing:
                 self._loaded_at = now
         return self._key
 
+    def all_keys(self) -> tuple[list[ToolKey], ToolKey | None]:
+        """Every key, and the one that signs (None before the first)."""
+        with self._engine.connect() as conn:
+            return tool_keys_module.list_keys(conn), tool_keys_module.signing_key(conn)
+
+    def published_jwks(self) -> dict[str, Any]:
+        """The key set platforms verify the tool's messages with; a new installation gets its
+        first key on first use."""
+        self.signing_key()
+        with self._engine.connect() as conn:
+            return tool_keys_module.published_jwks(conn)
+
+    def rotate(self) -> ToolKey:
+        """A new signing key; the previous one stays published until retired."""
+        with self._engine.begin() as conn:
+            key = tool_keys_module.generate_key(conn, self._clock())
+        self._loaded_at = -1e18
+        return key
+
+    def retire(self, kid: str) -> str:
+        """Retire ``kid``: 'retired', 'unknown', 'already retired' or 'last key'."""
+        with self._engine.begin() as conn:
+            outcome = tool_keys_module.retire_key(conn, kid, self._clock())
+        self._loaded_at = -1e18
+        return outcome
+
 
 def origin_of(url: str | None) -> str:
     """``scheme://host[:port]`` of an http(s) URL, lower-cased; "" for anything else."""
