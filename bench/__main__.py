@@ -315,8 +315,8 @@ def bench_database(kind: str, args: argparse.Namespace) -> dict[str, Any]:
 def report(rows: list[dict[str, Any]]) -> str:
     lines = [
         "",
-        "database    figure                     ratio to hello   requests/s   p99 ms   errors"
-        "   CPU ms/request: server  database",
+        "database    figure                               ratio to hello   requests/s"
+        "   p99 ms   errors   CPU ms/request: server  database",
     ]
     for row in rows:
         hello: Result = row["hello"]
@@ -324,7 +324,7 @@ def report(rows: list[dict[str, Any]]) -> str:
             result: Result = row[name]
             ratio = result.throughput / hello.throughput if hello.throughput else 0.0
             lines.append(
-                f"{row['database']:<11} {name + ' throughput':<26} {ratio:>14.2f}   "
+                f"{row['database']:<11} {name + ' throughput':<36} {ratio:>14.2f}   "
                 f"{result.throughput:>10.0f}   "
                 f"{result.percentile(99) * 1000:>6.1f}   {result.errors:>6}"
                 f"   {result.server_cpu_ms:>22.2f}  {result.database_cpu_ms:>8.2f}"
@@ -334,7 +334,7 @@ def report(rows: list[dict[str, Any]]) -> str:
             if not launch or not credit or not launch.throughput:
                 continue
             lines.append(
-                f"{row['database']:<11} {'for-credit / open launch' + suffix:<26} "
+                f"{row['database']:<11} {'for-credit / open launch' + suffix:<36} "
                 f"{credit.throughput / launch.throughput:>14.2f}"
             )
             returning = row["returning"]
@@ -344,20 +344,20 @@ def report(rows: list[dict[str, Any]]) -> str:
                     / returning["launch" + suffix].throughput
                 )
                 lines.append(
-                    f"{row['database']:<11} {'  returning learners only':<26} {ratio:>14.2f}"
+                    f"{row['database']:<11} {'  returning learners only':<36} {ratio:>14.2f}"
                 )
         for name in ("launch", "for-credit launch"):
             core = row.get(name + " (Core)")
             if core and core.throughput:
                 lines.append(
-                    f"{row['database']:<11} {name + ': raw / Core':<26} "
+                    f"{row['database']:<11} {name + ': raw / Core':<36} "
                     f"{row[name].throughput / core.throughput:>14.2f}"
                 )
         burst = row.get("burst")
         if burst:
             ratio = burst["events_per_second"] / hello.throughput if hello.throughput else 0.0
             lines.append(
-                f"{row['database']:<11} {'webhook burst events/s':<26} {ratio:>14.2f}   "
+                f"{row['database']:<11} {'webhook burst events/s':<36} {ratio:>14.2f}   "
                 f"{burst['p99_ms']:>6.1f}   {'none lost' if burst['correct'] else 'WRONG STATE'}"
             )
     return "\n".join(lines)
