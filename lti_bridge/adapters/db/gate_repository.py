@@ -13,7 +13,6 @@ platform's context (CONTRACT §3).
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
@@ -50,6 +49,7 @@ from lti_bridge.adapters.db.tables import (
     sis_sessions,
     sis_students,
 )
+from lti_bridge.adapters.expiring import Expiring
 from lti_bridge.domain.model import LaunchContext, LinkAccess
 from lti_bridge.domain.policy import (
     GateSettings,
@@ -480,22 +480,17 @@ class CatalogGateSettings:
     def __init__(self, engine: Engine, defaults: GateSettings, ttl: float = 30.0) -> None:
         self._engine = engine
         self._defaults = defaults
-        self._ttl = ttl
-        self._value = defaults
-        self._loaded_at = -1e18
+        self._value = Expiring(self._read, ttl)
 
     def current(self) -> GateSettings:
-        now = time.monotonic()
-        if now - self._loaded_at > self._ttl:
-            with self._engine.connect() as conn:
-                document = conn.execute(
-                    select(catalog_settings.c.document)
-                    .order_by(catalog_settings.c.id.desc())
-                    .limit(1)
-                ).scalar()
-            self._value = _merge(self._defaults, document or {})
-            self._loaded_at = now
-        return self._value
+        return self._value.get()
+
+    def _read(self) -> GateSettings:
+        with self._engine.connect() as conn:
+            document = conn.execute(
+                select(catalog_settings.c.document).order_by(catalog_settings.c.id.desc()).limit(1)
+            ).scalar()
+        return _merge(self._defaults, document or {})
 
 
 def _merge(defaults: GateSettings, document: dict[str, Any]) -> GateSettings:
