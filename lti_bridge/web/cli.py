@@ -20,13 +20,12 @@ from lti_bridge.config import ConfigError
 from lti_bridge.domain.errors import LtiBridgeError
 from lti_bridge.domain.model import PlatformRegistration
 from lti_bridge.services import platforms as platform_service
+from lti_bridge.web.app import create_app
 from lti_bridge.web.context import services
 from lti_bridge.web.grades_cli import register as register_grade_commands
 
 
 def _app_factory() -> Flask:
-    from lti_bridge.web import create_app
-
     return create_app()
 
 
