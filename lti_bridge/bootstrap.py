@@ -17,7 +17,7 @@ from lti_bridge.adapters.db.statements import StatementConnections
 from lti_bridge.adapters.db.uow import SqlAlchemyUnitOfWork
 from lti_bridge.adapters.lti.platform_keys import PlatformKeyCache
 from lti_bridge.adapters.lti.store import RedisLaunchStore, SharedLaunchStore, SqlLaunchStore
-from lti_bridge.adapters.lti.tool_config import DbToolConf, RegistrationCache, ToolKeyRing
+from lti_bridge.adapters.lti.tool_config import DbToolConf, PlatformRegistrationCache, ToolKeyRing
 from lti_bridge.adapters.platform.ags import AgsClient
 from lti_bridge.adapters.platform.gradebook import AgsSectionGradebook, PlatformCourseGradebook
 from lti_bridge.adapters.sis.oneroster import OneRosterGradebook
@@ -42,7 +42,7 @@ class Services:
     store: SharedLaunchStore
     key_cache: PlatformKeyCache
     keyring: ToolKeyRing
-    registrations: RegistrationCache
+    platform_registrations: PlatformRegistrationCache
     ags: AgsClient
     gate_settings: CatalogGateSettings
     statements: StatementConnections
@@ -70,7 +70,7 @@ class Services:
         )
 
     def tool_conf(self) -> DbToolConf:
-        return DbToolConf(self.keyring, self.registrations)
+        return DbToolConf(self.keyring, self.platform_registrations)
 
     def course_gradebook(self) -> PlatformCourseGradebook:
         """A for-credit course's whole gradebook, read through AGS (final grades)."""
@@ -156,7 +156,7 @@ def build_services(settings: Settings, *, clock: Callable[[], datetime] = utc_no
         store=store,
         key_cache=key_cache,
         keyring=keyring,
-        registrations=RegistrationCache(engine),
+        platform_registrations=PlatformRegistrationCache(engine),
         ags=AgsClient(http, settings.http_timeout_seconds, keyring.signing_key, clock),
         gate_settings=CatalogGateSettings(
             engine,

@@ -81,7 +81,7 @@ class PlatformRecord(Registration):
         self.deployment_ids = deployment_ids
 
 
-class RegistrationCache:
+class PlatformRegistrationCache:
     """Registrations by issuer and client id, shared by one process's requests for ``ttl`` s.
 
     A launch then costs no query for its registration. Changes made with the CLI reach every
@@ -177,7 +177,7 @@ class DbToolConf(ToolConfAbstract[Any]):
     on this (per-request) object, so validating the deployment costs no second round trip.
     """
 
-    def __init__(self, keyring: ToolKeyRing, cache: RegistrationCache) -> None:
+    def __init__(self, keyring: ToolKeyRing, cache: PlatformRegistrationCache) -> None:
         super().__init__()
         self._keyring = keyring
         self._cache = cache
