@@ -5,16 +5,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import requests
 from sqlalchemy import Engine
 
-from lti_bridge.adapters.db.companion import Companion
 from lti_bridge.adapters.db.engine import database_problem, make_engine
-from lti_bridge.adapters.db.gate_repository import CatalogGateSettings, facts_companion
+from lti_bridge.adapters.db.gate_repository import CatalogGateSettings, facts_read_ahead
+from lti_bridge.adapters.db.read_ahead import ReadAhead
 from lti_bridge.adapters.db.recent import RecentWrites
 from lti_bridge.adapters.db.statements import StatementConnections
 from lti_bridge.adapters.db.uow import SqlAlchemyUnitOfWork
+from lti_bridge.adapters.lti.launch import HardenedMessageLaunch
 from lti_bridge.adapters.lti.platform_keys import PlatformKeyCache
 from lti_bridge.adapters.lti.store import RedisLaunchStore, SharedLaunchStore, SqlLaunchStore
 from lti_bridge.adapters.lti.tool_config import DbToolConf, PlatformRegistrationCache, ToolKeyRing
@@ -60,9 +62,27 @@ class Services:
         """None when the database answers; else the name of its error (``/readyz``, ``/``)."""
         return database_problem(self.engine)
 
-    def gate_companion(self, platform_id: int, launch: LaunchContext) -> Companion | None:
-        """The credit gate's read, for a launch's state consume to carry."""
-        return facts_companion(
+    def message_launch(
+        self, request: Any, session: Any, cookies: Any, *, storage_proof: str | None
+    ) -> HardenedMessageLaunch:
+        """The launch message of a request (pylti1p3's request, session and cookie services)."""
+        return HardenedMessageLaunch(
+            request,
+            self.tool_conf(),
+            session,
+            cookies,
+            store=self.store,
+            key_cache=self.key_cache,
+            # The process's session: pylti1p3 otherwise builds a requests.Session per launch.
+            requests_session=self.http,
+            leeway=self.settings.jwt_leeway_seconds,
+            storage_proof=storage_proof,
+            # The credit gate's read rides with the state consume (one round trip for both).
+            read_ahead=self._gate_read_ahead,
+        )
+
+    def _gate_read_ahead(self, platform_id: int, launch: LaunchContext) -> ReadAhead | None:
+        return facts_read_ahead(
             platform_id,
             launch,
             link_by_email=self.settings.link_learners_by_email,

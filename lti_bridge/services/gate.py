@@ -35,10 +35,9 @@ class GateRepository(Protocol):
         launch: LaunchContext,
         *,
         link_by_email: bool,
-        prefetched: object | None = None,
     ) -> GateFacts:
         """The facts for the learner the launch names, in at most one round trip when they are
-        registered in the section: none when ``prefetched`` holds them."""
+        registered in the section (none where the adapter read them with the launch's state)."""
         ...
 
     def record_first_access(self, registration_sis_id: str, now: datetime) -> bool:

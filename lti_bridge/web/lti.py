@@ -18,7 +18,6 @@ from lti_bridge.adapters.lti import deep_linking
 from lti_bridge.adapters.lti.claims import launch_context_from_claims
 from lti_bridge.adapters.lti.launch import (
     STORAGE_KEY_PREFIX,
-    HardenedMessageLaunch,
     HardenedOIDCLogin,
     PlatformStorageCheck,
     origin_of,
@@ -191,19 +190,11 @@ def _log_launch(seen: dict[str, Any], outcome: str, started: float, error: str =
 def _launch(seen: dict[str, Any]) -> ResponseReturnValue:
     svc = services()
     lti_request = _lti_request()
-    message = HardenedMessageLaunch(
+    message = svc.message_launch(
         lti_request,
-        svc.tool_conf(),
         FlaskSessionService(lti_request),
         PartitionedCookieService(lti_request),
-        store=svc.store,
-        key_cache=svc.key_cache,
-        # The process's session: pylti1p3 otherwise builds a requests.Session per launch.
-        requests_session=svc.http,
-        leeway=svc.settings.jwt_leeway_seconds,
         storage_proof=request.form.get("lti_storage_proof") or None,
-        # The credit gate's read rides with the state consume (one round trip for both).
-        companion=svc.gate_companion,
     )
     try:
         message.validate()
@@ -225,7 +216,6 @@ def _launch(seen: dict[str, Any]) -> ResponseReturnValue:
         now=svc.clock(),
         gate=svc.gate_settings.current(),
         link_by_email=svc.settings.link_learners_by_email,
-        prefetched=message.prefetched,
     )
     decision = recorded.decision
     seen["decision"] = decision

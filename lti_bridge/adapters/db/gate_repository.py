@@ -1,6 +1,6 @@
 """The credit gate's reads: one query from the launching learner to their SIS registrations.
 
-On PostgreSQL the query rides in the launch's state consume (``facts_companion``); elsewhere, or
+On PostgreSQL the query rides in the launch's state consume (``facts_read_ahead``); elsewhere, or
 when what was read ahead was not for this learner, it runs on its own.
 
 Isolation: everything starts from the launch's own identity: the ``learners`` row of its
@@ -37,8 +37,8 @@ from sqlalchemy import (
 )
 
 from lti_bridge.adapters.db.catalog_repository import ANY_PLATFORM, section_for_context
-from lti_bridge.adapters.db.companion import Companion, Prefetched
 from lti_bridge.adapters.db.raw import RawStatement
+from lti_bridge.adapters.db.read_ahead import ReadAhead
 from lti_bridge.adapters.db.statements import StatementConnections
 from lti_bridge.adapters.db.tables import (
     catalog_settings,
@@ -163,7 +163,7 @@ _FACTS = {by_email: RawStatement(build(_ANCHOR)) for by_email, build in _BUILD.i
 def _identity(platform_id: int, launch: LaunchContext, sis_platform_issuer: str) -> dict[str, Any]:
     # Who the launch says the learner is. The gate reads by these values rather than through
     # the ``learners`` row, which the launch's own upsert sets to the same values: so the read
-    # need not wait for the upsert, and can ride with the state consume (``facts_companion``).
+    # need not wait for the upsert, and can ride with the state consume (``facts_read_ahead``).
     return {
         "platform_id": platform_id,
         "issuer": launch.issuer,
@@ -175,20 +175,20 @@ def _identity(platform_id: int, launch: LaunchContext, sis_platform_issuer: str)
     }
 
 
-def facts_companion(
+def facts_read_ahead(
     platform_id: int,
     launch: LaunchContext,
     *,
     link_by_email: bool,
     sis_platform_issuer: str = "",
-) -> Companion | None:
+) -> ReadAhead | None:
     """The gate's read for a learner's launch of restricted content, to ride with the consume.
 
     None for a launch the gate does not see (open content, staff).
     """
     if launch.access is not LinkAccess.FOR_CREDIT or launch.is_staff:
         return None
-    return Companion(
+    return ReadAhead(
         name=("gate-facts", link_by_email),
         build=_BUILD[link_by_email],
         params=_identity(platform_id, launch, sis_platform_issuer),
@@ -298,21 +298,19 @@ class SqlAlchemyGateRepository:
         launch: LaunchContext,
         *,
         link_by_email: bool,
-        prefetched: object | None = None,
     ) -> GateFacts:
         """Everything a decision needs: rows read with the state consume when they were read
         for this launch's learner, else one statement (two more on the refusal path) on the
         thread's statement connection: no transaction, no write lock, no pool checkout.
         """
-        rows: Sequence[Any]
-        if isinstance(prefetched, Prefetched) and prefetched.companion == facts_companion(
+        read = facts_read_ahead(
             platform_id,
             launch,
             link_by_email=link_by_email,
             sis_platform_issuer=self._sis_platform_issuer,
-        ):
-            rows = prefetched.rows
-        else:
+        )
+        rows = self._statements.read_ahead.take(read) if read is not None else None
+        if rows is None:
             identity = _identity(platform_id, launch, self._sis_platform_issuer)
             rows = self._read(partial(_FACTS[link_by_email].rows, params=identity))
         return self._facts(rows, launch)
