@@ -14,7 +14,7 @@ platform's context (CONTRACT §3).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from functools import lru_cache, partial
 from typing import Any, TypeVar
@@ -53,13 +53,19 @@ from lti_bridge.adapters.expiring import Expiring
 from lti_bridge.domain.model import LaunchContext, LinkAccess
 from lti_bridge.domain.policy import (
     GateSettings,
-    LearnerState,
-    RegistrationState,
     RegistrationStatus,
     SectionInfo,
     SessionWindow,
+    TuitionStatus,
     default_window,
 )
+from lti_bridge.domain.student import (
+    CourseRegistration,
+    SectionView,
+    StudentRecord,
+    the_student,
+)
+from lti_bridge.domain.student import learner_state as student_learner_state
 from lti_bridge.services.gate import GateFacts
 
 _T = TypeVar("_T")
@@ -320,15 +326,17 @@ class SqlAlchemyGateRepository:
             return statement(conn)
 
     def _facts(self, rows: Sequence[Any], launch: LaunchContext) -> GateFacts:
-        student_rows = _best_student(rows, launch)
-        first = rows[0] if rows else None
-        onboarding = bool(
-            first is not None
-            and (
-                first.learner_onboarding_passed_at is not None
-                or any(r.onboarding_passed_at is not None for r in student_rows)
-            )
+        # Rows reach here only by a match the query allowed on this launch's platform.
+        student = the_student(
+            student_records(rows),
+            person_sourcedid=launch.person_sourcedid,
+            user_sub=launch.user_sub,
         )
+        first = rows[0] if rows else None
+        # Onboarding passed in the SIS, or read from this platform's gradebook (R2).
+        onboarding = bool(
+            first is not None and first.learner_onboarding_passed_at is not None
+        ) or bool(student is not None and student.onboarding_passed)
         # The LIS claim names the section only where the catalog lets this platform name it.
         claimed = launch.sis_section_id
         if claimed and first is not None and not honours_section(
@@ -342,7 +350,7 @@ class SqlAlchemyGateRepository:
             if launch.context_id
             else None
         )
-        found = registrations_of(student_rows, section_id)
+        found = student.seen_from(section_id) if student is not None else SectionView()
         section = found.section
         upcoming: tuple[SessionWindow, ...] = ()
         if section is None and section_id:
@@ -350,7 +358,7 @@ class SqlAlchemyGateRepository:
             section = self._read(partial(section_by_id, sis_id=section_id))
             if section is not None and found.registration is None:
                 upcoming = self._read(partial(_sessions_offering, course_code=section.course_code))
-        learner = learner_state(student_rows, found, section, onboarding_passed=onboarding)
+        learner = student_learner_state(student, found, section, onboarding_passed=onboarding)
         return GateFacts(learner, section, found.registration, upcoming)
 
     def record_first_access(self, registration_sis_id: str, now: datetime) -> bool:
@@ -386,86 +394,45 @@ def _sessions_offering(conn: Connection, course_code: str) -> tuple[SessionWindo
     return tuple(w for w in windows.values() if w is not None)
 
 
-@dataclass(frozen=True)
-class StudentRegistrations:
-    """One student's registrations as the policy needs them, seen from one section."""
-
-    #: The registration in the section, if any.
-    registration: RegistrationState | None
-    #: The section, when the registration's row carried it.
-    section: SectionInfo | None
-    #: Other active registrations as (session code, course code) (R14, R15).
-    others: tuple[tuple[str, str], ...]
-    #: Start dates of the sessions of every active registration.
-    starts: tuple[date, ...]
-
-
-def registrations_of(rows: Sequence[Any], section_id: str | None) -> StudentRegistrations:
-    """Read one student's rows (registrations joined to sections and sessions; a registration
-    may repeat) as seen from the section ``section_id``."""
-    registration: RegistrationState | None = None
-    section: SectionInfo | None = None
-    others: list[tuple[str, str]] = []
-    starts: list[date] = []
-    seen: set[str] = set()
+def student_records(rows: Sequence[Any]) -> list[StudentRecord]:
+    """Rows of ``STUDENT_COLUMNS`` (one per registration, students in any order) as one
+    ``StudentRecord`` per student, in the order the students first appear."""
+    by_student: dict[str, list[Any]] = {}
     for row in rows:
-        if row.registration_sis_id is None or row.registration_sis_id in seen:
-            continue
-        seen.add(row.registration_sis_id)
-        if row.section_sis_id == section_id:
-            registration = RegistrationState(
-                row.registration_sis_id,
-                row.status,
-                row.tuition_status,
-                _aware(row.enrolled_at),
-                _aware(row.first_restricted_access_at),
-            )
-            if row.course_code is not None and section_id is not None:
-                section = _section(row, section_id)
-        elif row.status == RegistrationStatus.REGISTERED and row.session_code:
-            others.append((row.session_code, row.course_code))
-        if row.status == RegistrationStatus.REGISTERED and row.starts_on is not None:
-            starts.append(row.starts_on)
-    return StudentRegistrations(registration, section, tuple(others), tuple(starts))
+        if row.student_sis_id is not None:
+            by_student.setdefault(row.student_sis_id, []).append(row)
+    return [_record(group) for group in by_student.values()]
 
 
-def learner_state(
-    student_rows: Sequence[Any],
-    found: StudentRegistrations,
-    section: SectionInfo | None,
-    *,
-    onboarding_passed: bool,
-) -> LearnerState:
-    """The policy's view of one student: SIS record, holds, onboarding and other courses."""
-    own_start = section.session.starts_on if section and section.session else None
-    earlier = [d for d in found.starts if own_start is None or d < own_start]
-    student = student_rows[0] if student_rows else None
-    return LearnerState(
-        student_sis_id=student.student_sis_id if student is not None else None,
-        onboarding_passed=onboarding_passed,
-        hold_active=bool(student is not None and student.hold_active),
-        hold_reason=student.hold_reason if student is not None else None,
-        other_registrations=found.others,
-        first_session_starts_on=min(earlier) if earlier else None,
+def _record(rows: Sequence[Any]) -> StudentRecord:
+    first = rows[0]
+    return StudentRecord(
+        sis_id=first.student_sis_id,
+        platform_user_id=first.platform_user_id,
+        hold_active=bool(first.hold_active),
+        hold_reason=first.hold_reason,
+        onboarding_passed=any(r.onboarding_passed_at is not None for r in rows),
+        registrations=tuple(_course(r) for r in rows if r.registration_sis_id is not None),
     )
 
 
-def _best_student(rows: Sequence[Any], launch: LaunchContext) -> list[Any]:
-    """Rows of the one student the learner is: SIS id first, then platform id, then email."""
-    matched = [r for r in rows if r.student_sis_id is not None]
-    if not matched:
-        return []
-
-    def rank(row: Any) -> int:
-        # Rows reach here only by a match the query allowed on this launch's platform.
-        if launch.person_sourcedid and row.student_sis_id == launch.person_sourcedid:
-            return 0
-        if row.platform_user_id and row.platform_user_id == launch.user_sub:
-            return 1
-        return 2
-
-    best = min(matched, key=rank).student_sis_id
-    return [r for r in matched if r.student_sis_id == best]
+def _course(row: Any) -> CourseRegistration:
+    return CourseRegistration(
+        sis_id=row.registration_sis_id,
+        section_sis_id=row.section_sis_id,
+        status=RegistrationStatus(row.status),
+        tuition_status=TuitionStatus(row.tuition_status),
+        enrolled_at=_aware(row.enrolled_at),
+        first_restricted_access_at=_aware(row.first_restricted_access_at),
+        course_code=row.course_code,
+        session_code=row.session_code,
+        starts_on=row.starts_on,
+        section=(
+            _section(row, row.section_sis_id)
+            if row.course_code is not None and row.section_sis_id is not None
+            else None
+        ),
+    )
 
 
 class CatalogGateSettings:

@@ -20,14 +20,14 @@ from lti_bridge.adapters.db.catalog_repository import section_for_context
 from lti_bridge.adapters.db.gate_repository import (
     STUDENT_COLUMNS,
     honours_section,
-    learner_state,
     on_platform,
-    registrations_of,
     section_by_id,
+    student_records,
     with_registrations,
 )
 from lti_bridge.adapters.db.tables import learners, offerings, registrations, sis_students
 from lti_bridge.domain.policy import SectionInfo
+from lti_bridge.domain.student import learner_state
 from lti_bridge.services.gate import GateFacts
 from lti_bridge.services.roster import RosterStudent
 
@@ -113,11 +113,11 @@ class SqlAlchemyRosterRepository:
 
 
 def _student(rows: list[Any], section: SectionInfo) -> RosterStudent:
-    found = registrations_of(rows, section.sis_id)
+    [student] = student_records(rows)
+    found = student.seen_from(section.sis_id)
     # Onboarding passed in the SIS, or read from this platform's gradebook (R2).
-    onboarding = any(
-        r.onboarding_passed_at is not None or r.learner_onboarding_passed_at is not None
-        for r in rows
+    onboarding = student.onboarding_passed or any(
+        r.learner_onboarding_passed_at is not None for r in rows
     )
     names = sorted({r.learner_name for r in rows if r.learner_name})
     first = rows[0]
@@ -126,7 +126,7 @@ def _student(rows: list[Any], section: SectionInfo) -> RosterStudent:
         name=names[0] if names else None,
         email=first.student_email,
         facts=GateFacts(
-            learner_state(rows, found, section, onboarding_passed=onboarding),
+            learner_state(student, found, section, onboarding_passed=onboarding),
             section,
             found.registration,
         ),
