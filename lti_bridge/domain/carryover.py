@@ -30,6 +30,8 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
+from lti_bridge.domain.errors import LtiBridgeError
+
 #: Outbox kinds: plan one learner's carry-over (read both gradebooks, decide, queue the
 #: scores), and post one score to the platform's gradebook through AGS.
 CARRYOVER_PLAN = "carryover.plan"
@@ -56,6 +58,31 @@ DEFAULT_KINDS: Mapping[str, str] = {
 #: AGS score progress values a result must have (when the platform reports them) to carry.
 COMPLETED_ACTIVITY = frozenset({"Completed", "Submitted"})
 FULLY_GRADED = "FullyGraded"
+
+
+class PlatformGradebookError(LtiBridgeError):
+    """A platform's gradebook answered with a failure, or not at all.
+
+    ``status`` is what it answered (None: no answer); ``retryable`` says whether trying again
+    later may succeed (throttling, 5xx, timeouts); ``retry_after`` is the platform's own wait.
+    """
+
+    public_message = "The course platform's gradebook could not be reached."
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        status: int | None = None,
+        retryable: bool = True,
+        throttled: bool = False,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.retryable = retryable
+        self.throttled = throttled
+        self.retry_after = retry_after
 
 
 class Outcome(StrEnum):
