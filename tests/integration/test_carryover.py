@@ -11,6 +11,8 @@ from flask import Flask
 
 from lti_bridge.domain.carryover import Outcome, ReportStatus
 from lti_bridge.services import carryover as carryover_service
+from lti_bridge.web.lti import _learner_view, credit_roster_page
+from lti_bridge.web.onboarding import onboarding_launch
 from tests.fixtures.carryover_world import (
     ADA,
     CODE,
@@ -218,3 +220,45 @@ def test_the_cli_shows_the_report(world: CarryoverWorld) -> None:
         args=["carryover", "show", SECTION, "--student", "nobody"]
     )
     assert missing.exit_code != 0
+
+
+def test_passing_the_onboarding_check_on_the_platform_starts_carry_over(
+    world: CarryoverWorld,
+) -> None:
+    world.register()
+    world.platform.gradebook["course-onboarding"]["Onboarding quiz"][ADA.sub] = 95
+    context = world.launch("learner", "onboarding-check")
+    with world.app.test_request_context("/lti/launch", method="POST"):
+        answer = world.app.make_response(onboarding_launch(context, world.platform_id))
+    assert answer.status_code == 200, answer.get_data(as_text=True)
+    assert report(world).status is ReportStatus.QUEUED
+    world.relay()
+    assert world.credit_book()[CODE] == {ADA.sub: 45}
+
+
+def test_the_learner_and_the_instructor_see_the_report(world: CarryoverWorld) -> None:
+    upgrade(world)
+    learner = world.launch("learner", "carryover-report")
+    with world.app.test_request_context("/lti/launch", method="POST"):
+        page = world.app.make_response(_learner_view(learner, None, world.platform_id))
+    text = page.get_data(as_text=True)
+    assert page.status_code == 200
+    assert 'id="carryover-report"' in text
+    for label, outcome in ((QUIZ, "carry"), (CODE, "carry"), (TALK, "excluded"),
+                           (PEER, "excluded"), (QUIZ2, "changed"), (LAB, "removed")):
+        assert f'data-outcome="{outcome}">\n    <td>{label}</td>' in text, (label, text)
+    assert "maximum 10 -&gt; 20" in text or "maximum 10 -> 20" in text
+
+    # Another item of the course reads no report.
+    plain = world.launch("learner", "week1-reading")
+    with world.app.test_request_context("/lti/launch", method="POST"):
+        other = world.app.make_response(_learner_view(plain, None, world.platform_id))
+    assert "carryover-report" not in other.get_data(as_text=True)
+
+    instructor = world.launch("instructor", "final-exam")
+    with world.app.test_request_context("/lti/launch", method="POST"):
+        roster = credit_roster_page(instructor, world.platform_id).get_data(as_text=True)
+    assert "<th>Carry-over</th>" in roster
+    assert 'data-carryover="planned"' in roster
+    assert "2 carried" in roster and "1 changed" in roster
+    assert f'data-outcome="removed">{LAB}' in roster
