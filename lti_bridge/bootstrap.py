@@ -89,7 +89,7 @@ class Services:
         """Carry-over's AGS reads and score posts, bounded per platform (docs/carryover.md)."""
         s = self.settings
         http = build_http_session()
-        size = max(10, s.relay_concurrency, s.ags_max_in_flight)
+        size = max(10, s.relay_concurrency, 2 * s.ags_max_in_flight)
         adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=size)
         http.mount("http://", adapter)
         http.mount("https://", adapter)

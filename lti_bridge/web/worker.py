@@ -70,9 +70,11 @@ class Worker:
         self._pool = ThreadPoolExecutor(
             max_workers=max(1, svc.settings.relay_concurrency), thread_name_prefix="relay-send"
         )
-        # Carry-over's AGS work: as many threads as a platform may have requests in flight.
+        # Carry-over's AGS work: twice as many threads as a platform may have requests in
+        # flight, so one thread's database work (a plan's setup and report) overlaps another's
+        # requests and the platform's slots stay full; the limiter keeps the bound.
         self._ags_pool = ThreadPoolExecutor(
-            max_workers=max(1, svc.settings.relay_concurrency, svc.settings.ags_max_in_flight),
+            max_workers=max(1, svc.settings.relay_concurrency, 2 * svc.settings.ags_max_in_flight),
             thread_name_prefix="relay-ags",
         )
         self._senders = svc.carryover_senders()

@@ -200,6 +200,7 @@ class DevPlatform:
         self.ags_throttle_above: int | None = None
         self.ags_delay = 0.0
         self.ags_in_flight = 0
+        self.ags_calls = 0
         self.ags_max_in_flight_seen = 0
         self.ags_throttled = 0
         self._lock = threading.Lock()

@@ -96,6 +96,7 @@ def register_ags_routes(app: Flask, platform: DevPlatform) -> None:
     def metered() -> Iterator[ResponseReturnValue | None]:
         """One request in the platform's bucket: a throttling answer above the limit."""
         with lock:
+            platform.ags_calls += 1
             platform.ags_in_flight += 1
             platform.ags_max_in_flight_seen = max(
                 platform.ags_max_in_flight_seen, platform.ags_in_flight

@@ -125,6 +125,10 @@ class AgsCarryover:
         self._limiter = limiter
         self._sleep = sleep
         self._page_limit = page_limit
+        #: Throttled answers seen, and the most one request met in a row (for the operator
+        #: and the benchmark; plain counters, good enough without a lock).
+        self.throttled = 0
+        self.max_throttled_in_a_row = 0
 
     # --- reading (CarryoverGradebook) ---------------------------------------------------------
 
@@ -255,6 +259,8 @@ class AgsCarryover:
                 renewed = True
                 continue
             if is_rate_limited(response):
+                self.throttled += 1
+                self.max_throttled_in_a_row = max(self.max_throttled_in_a_row, throttled + 1)
                 wait = retry_after_seconds(response)
                 if throttled >= THROTTLE_RETRIES:
                     raise PlatformGradebookError(
