@@ -391,10 +391,14 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument(
         "--part",
-        choices=["launches", "relay", "release", "all"],
+        choices=["launches", "relay", "release", "carryover", "all"],
         default="launches",
         help="launches (the figures above), relay (grades to the SIS: bench/relay.py), "
-        "release (a 500-learner section's release vs its AGS read: bench/release.py), or all",
+        "release (a 500-learner section's release vs its AGS read: bench/release.py), "
+        "carryover (a 2,000-learner upgrade wave vs its floor: bench/carryover.py), or all",
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="carryover: 200 learners instead of 2,000"
     )
     from bench.relay import add_arguments as add_relay_arguments
     from bench.relay import run_relay_bench
@@ -407,6 +411,12 @@ def main(argv: list[str] | None = None) -> None:
     if args.part in ("relay", "all"):
         run_relay_bench(args, kinds)
         if args.part == "relay":
+            return
+    if args.part in ("carryover", "all"):
+        from bench.carryover import run_carryover_bench
+
+        run_carryover_bench(kinds, 200 if args.quick else 2000)
+        if args.part == "carryover":
             return
     if args.part in ("release", "all"):
         from bench.release import run_release_bench

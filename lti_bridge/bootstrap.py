@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any
 
 import requests
@@ -21,13 +22,16 @@ from lti_bridge.adapters.lti.platform_keys import PlatformKeyCache
 from lti_bridge.adapters.lti.store import RedisLaunchStore, SharedLaunchStore, SqlLaunchStore
 from lti_bridge.adapters.lti.tool_config import DbToolConf, PlatformRegistrationCache, ToolKeyRing
 from lti_bridge.adapters.platform.ags import AgsClient
+from lti_bridge.adapters.platform.carryover import AgsCarryover, AgsLimiter
 from lti_bridge.adapters.platform.gradebook import AgsSectionGradebook, PlatformCourseGradebook
 from lti_bridge.adapters.sis.oneroster import OneRosterGradebook
 from lti_bridge.config import Settings
+from lti_bridge.domain.carryover import AGS_SCORE, CARRYOVER_PLAN
 from lti_bridge.domain.model import LaunchContext
-from lti_bridge.domain.outbox import RetryPolicy
+from lti_bridge.domain.outbox import OutboxEntry, RetryPolicy, SisReply
 from lti_bridge.domain.policy import GateSettings
-from lti_bridge.services.relay import RelaySettings
+from lti_bridge.services.carryover import run_plan
+from lti_bridge.services.relay import RelaySettings, Sender
 
 
 def utc_now() -> datetime:
@@ -99,6 +103,33 @@ class Services:
         return PlatformCourseGradebook(
             reader, lambda issuer, client_id: conf.find_registration_by_params(issuer, client_id)
         )
+
+    @cached_property
+    def ags_carryover(self) -> AgsCarryover:
+        """Carry-over's AGS reads and score posts, bounded per platform (docs/carryover.md)."""
+        s = self.settings
+        http = build_http_session()
+        size = max(10, s.relay_concurrency, 2 * s.ags_max_in_flight)
+        adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=size)
+        http.mount("http://", adapter)
+        http.mount("https://", adapter)
+        conf = self.tool_conf()
+        return AgsCarryover(
+            self.ags,
+            http,
+            s.http_timeout_seconds,
+            lambda issuer, client_id: conf.find_registration_by_params(issuer, client_id),
+            AgsLimiter(s.ags_max_in_flight),
+        )
+
+    def carryover_senders(self) -> dict[str, Sender]:
+        """The relay's senders for carry-over's outbox kinds."""
+        ags = self.ags_carryover
+
+        def plan(entry: OutboxEntry, deadline: datetime) -> SisReply:
+            return run_plan(entry.payload, uow=self.uow, gradebook=ags, clock=self.clock)
+
+        return {CARRYOVER_PLAN: plan, AGS_SCORE: ags.post_score}
 
     def relay_settings(self) -> RelaySettings:
         s = self.settings

@@ -50,6 +50,9 @@ class Settings:
     relay_backoff_base_seconds: float = 2.0
     relay_backoff_cap_seconds: float = 300.0
     relay_poll_seconds: float = 1.0
+    # Carry-over (docs/carryover.md): AGS requests in flight at once per platform, across the
+    # relay's threads. Canvas throttles a client id above about a dozen.
+    ags_max_in_flight: int = 10
     http_timeout_seconds: float = 10.0
     # Connections each process's pool keeps for transactions (``serve`` raises it to --threads),
     # and how long a request waits for one before the database counts as unavailable (503).

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, tzinfo
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -88,6 +88,9 @@ class Catalog:
     onboarding: OnboardingCourse
     sessions: tuple[SessionWindow, ...]
     sections: tuple[CatalogSection, ...]
+    #: ``[carryover.kinds]``: a platform's line item tag -> the kind it means (``discussion``,
+    #: ``peer_graded``), for platforms that tag differently from the defaults (DOMAIN R5).
+    carryover_kinds: Mapping[str, str] = field(default_factory=dict)
 
     def session(self, code: str) -> SessionWindow | None:
         """Return the session with this code, if the catalog has it."""
@@ -629,7 +632,7 @@ def parse_catalog(data: Mapping[str, object]) -> Catalog:
         "",
         problems,
         required=("university", "onboarding"),
-        optional=("limits", "sessions", "sections"),
+        optional=("limits", "sessions", "sections", "carryover"),
     )
     university: University | None = None
     zone: tzinfo = UTC
@@ -673,8 +676,31 @@ def parse_catalog(data: Mapping[str, object]) -> Catalog:
         within="issuer",
     )
 
+    kinds = _carryover_kinds(root.get("carryover"), problems)
+
     if problems:
         raise problems.error()
     # No problems means every part was built; the checks below only narrow the types.
     assert university is not None and limits is not None and onboarding is not None
-    return Catalog(university, limits, onboarding, tuple(sessions), tuple(sections))
+    return Catalog(university, limits, onboarding, tuple(sessions), tuple(sections), kinds)
+
+
+def _carryover_kinds(value: object, problems: _Problems) -> dict[str, str]:
+    """``[carryover.kinds]``: tag = kind, each a non-empty string."""
+    if value is None:
+        return {}
+    table = _table(value, "carryover", problems)
+    if table is None:
+        return {}
+    _keys(table, "carryover", problems, required=(), optional=("kinds",))
+    raw = table.get("kinds", {})
+    kinds = _table(raw, "carryover.kinds", problems)
+    if kinds is None:
+        return {}
+    found: dict[str, str] = {}
+    for tag, kind in kinds.items():
+        if not isinstance(kind, str) or not kind.strip():
+            problems.add(f"carryover.kinds.{tag}", "must be a kind name such as \"discussion\"")
+            continue
+        found[str(tag)] = kind.strip()
+    return found

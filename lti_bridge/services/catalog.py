@@ -42,6 +42,7 @@ def settings_document(catalog: Catalog) -> dict[str, object]:
             "issuer": onboarding.issuer,
             "url": onboarding.url,
         },
+        "carryover": {"kinds": dict(catalog.carryover_kinds)},
     }
 
 

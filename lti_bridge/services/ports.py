@@ -7,8 +7,10 @@ from types import TracebackType
 from typing import Protocol, Self
 
 from lti_bridge.domain.model import LaunchContext, PlatformRegistration
+from lti_bridge.services.carryover_ports import CarryoverRepository
 from lti_bridge.services.catalog_ports import CatalogRepository
 from lti_bridge.services.gate import GateRepository
+from lti_bridge.services.outbox_ports import OutboxRepository
 from lti_bridge.services.roster import RosterRepository
 from lti_bridge.services.sis_ports import SisRepository
 
@@ -40,6 +42,8 @@ class UnitOfWork(Protocol):
     catalog: CatalogRepository
     gate: GateRepository
     roster: RosterRepository
+    carryover: CarryoverRepository
+    outbox: OutboxRepository
 
     def __enter__(self) -> Self: ...
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
@@ -25,6 +25,7 @@ from lti_bridge.domain.errors import SisUnavailableError
 from lti_bridge.domain.outbox import (
     SIS_RESULT,
     Claim,
+    OutboxEntry,
     OutboxState,
     RetryPolicy,
     SisReply,
@@ -34,6 +35,11 @@ from lti_bridge.domain.outbox import (
 from lti_bridge.services.outbox_ports import OutboxUnitOfWork, SisGradebook
 
 log = logging.getLogger("lti_bridge.relay")
+
+#: Delivers one message of a kind other than SIS results (carry-over's AGS work): the answer
+#: as the relay judges it, no later than the deadline; raises ``SisUnavailableError`` (or
+#: anything else) when there was no answer, and the message is retried.
+Sender = Callable[[OutboxEntry, datetime], SisReply]
 
 
 @dataclass(frozen=True)
@@ -83,19 +89,25 @@ LEASE_MARGIN_SECONDS = 5.0
 
 
 def _send(
-    claim: Claim, gradebook: SisGradebook, clock: Callable[[], datetime], settings: RelaySettings
+    claim: Claim,
+    gradebook: SisGradebook | None,
+    clock: Callable[[], datetime],
+    settings: RelaySettings,
+    senders: Mapping[str, Sender] | None = None,
 ) -> _Sent:
     lease_until = claim.entry.lease_until
     deadline = timedelta(seconds=settings.request_timeout_seconds + LEASE_MARGIN_SECONDS)
     if lease_until is None or clock() + deadline > lease_until:
         return _Sent(skipped=True)
+    sender = (senders or {}).get(claim.entry.kind)
+    until = lease_until - timedelta(seconds=LEASE_MARGIN_SECONDS)
     try:
+        if sender is not None:
+            return _Sent(reply=sender(claim.entry, until))
+        if gradebook is None:
+            return _Sent(error=f"no sender for outbox kind {claim.entry.kind!r}")
         return _Sent(
-            reply=gradebook.put_result(
-                claim.entry.key,
-                claim.entry.payload,
-                deadline=lease_until - timedelta(seconds=LEASE_MARGIN_SECONDS),
-            )
+            reply=gradebook.put_result(claim.entry.key, claim.entry.payload, deadline=until)
         )
     except SisUnavailableError as exc:
         return _Sent(error=str(exc))
@@ -107,14 +119,19 @@ def _send(
 def relay_once(
     *,
     uow: Callable[[], OutboxUnitOfWork],
-    gradebook: SisGradebook,
+    gradebook: SisGradebook | None,
     clock: Callable[[], datetime],
     settings: RelaySettings | None = None,
     executor: Executor | None = None,
     rng: random.Random | None = None,
     kinds: Iterable[str] = (SIS_RESULT,),
+    senders: Mapping[str, Sender] | None = None,
 ) -> RelayStats:
-    """Claim one batch of due messages, deliver them, and record what the SIS answered."""
+    """Claim one batch of due messages, deliver them, and record what the receiver answered.
+
+    SIS results go to ``gradebook``; other kinds to their ``senders`` (carry-over's AGS work):
+    one relay, one retry policy.
+    """
     settings = settings or RelaySettings()
     rng = rng or random.Random()
     with uow() as work:
@@ -130,7 +147,7 @@ def relay_once(
         return stats
 
     def send(claim: Claim) -> _Sent:
-        return _send(claim, gradebook, clock, settings)
+        return _send(claim, gradebook, clock, settings, senders)
 
     if executor is None or len(claims) == 1:
         sent = [send(claim) for claim in claims]

@@ -14,6 +14,7 @@ from lti_bridge.domain.sis import (
     SisEventType,
     StudentRef,
 )
+from lti_bridge.services.carryover import arm
 from lti_bridge.services.ports import UnitOfWork
 from lti_bridge.services.sis_ports import SisRepository
 
@@ -121,8 +122,19 @@ def apply_sis_event(
         applied = _effect(event, uow.sis, now)
         if applied.outcome not in {DeliveryOutcome.APPLIED, DeliveryOutcome.IGNORED}:
             uow.sis.set_delivery_outcome(webhook_id, applied.outcome, applied.reason)
+        _carryover(event, applied, uow, now)
         uow.commit()
     return applied
+
+
+def _carryover(event: SisEvent, applied: Applied, uow: UnitOfWork, now: datetime) -> None:
+    """A registration, tuition or onboarding change arms, holds or cancels the student's
+    carry-over in the same transaction (R5, R7)."""
+    if applied.outcome is not DeliveryOutcome.APPLIED or event.student is None:
+        return
+    if event.registration is None and event.type is not SisEventType.ONBOARDING_COMPLETED:
+        return
+    arm(uow, [event.student.sis_id], now)
 
 
 def replay_sis_event(
@@ -134,6 +146,7 @@ def replay_sis_event(
         if uow.sis.get_delivery(webhook_id) is None:
             raise NotFoundError(f"no delivery with webhook id {webhook_id}")
         applied = _effect(event, uow.sis, now)
+        _carryover(event, applied, uow, now)
         note = f"replayed {now:%Y-%m-%dT%H:%M:%SZ}"
         if applied.reason:
             note += f": {applied.reason}"

@@ -21,6 +21,7 @@ from lti_bridge.domain.errors import LtiBridgeError
 from lti_bridge.domain.model import PlatformRegistration
 from lti_bridge.services import platforms as platform_service
 from lti_bridge.web.app import create_app
+from lti_bridge.web.carryover_cli import carryover as carryover_commands
 from lti_bridge.web.context import services
 from lti_bridge.web.grades_cli import register as register_grade_commands
 
@@ -618,6 +619,7 @@ def doctor() -> None:
         raise click.exceptions.Exit(1)
 # ``grades show|release|override|incomplete`` (web/grades_cli.py) join ``grades reconcile``.
 register_grade_commands(grades)
+cli.add_command(carryover_commands, "carryover")
 
 
 def register_commands(app: Flask) -> None:

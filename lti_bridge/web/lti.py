@@ -30,6 +30,8 @@ from lti_bridge.services.launches import record_launch
 from lti_bridge.services.roster import ADVISORY_LABELS, REASON_LABELS, credit_roster
 from lti_bridge.telemetry import log_event
 from lti_bridge.web import csrf, security
+from lti_bridge.web.carryover import TEMPLATE_VALUES as CARRYOVER_VALUES
+from lti_bridge.web.carryover import is_carryover_launch, learner_carryover, roster_carryover
 from lti_bridge.web.context import public_base_url, services
 from lti_bridge.web.grades import STANDING_LABELS, grades_panel
 from lti_bridge.web.onboarding import is_onboarding_launch, onboarding_launch
@@ -233,7 +235,7 @@ def _launch(seen: dict[str, Any]) -> ResponseReturnValue:
         decision is None or not decision.allowed
     )
     seen["outcome"] = "refused" if refused else "opened"
-    return _learner_view(context, decision)
+    return _learner_view(context, decision, message.platform_id)
 
 
 def _credit_roster(context: LaunchContext, platform_id: int) -> ResponseReturnValue:
@@ -278,6 +280,8 @@ def credit_roster_page(
             advisory_labels=ADVISORY_LABELS,
             grades=panel,
             standing_labels=STANDING_LABELS,
+            carryover=roster_carryover(roster.section_sis_id if roster.section else None),
+            **CARRYOVER_VALUES,
         )
     )
     # Other people's tuition and holds: never kept by a browser or a proxy.
@@ -292,14 +296,20 @@ def _safe_content_url(context: LaunchContext) -> str | None:
     return None
 
 
-def _learner_view(context: LaunchContext, decision: Decision | None) -> ResponseReturnValue:
+def _learner_view(
+    context: LaunchContext, decision: Decision | None, platform_id: int
+) -> ResponseReturnValue:
     if context.access is LinkAccess.FOR_CREDIT and (decision is None or not decision.allowed):
         # Restricted content stays shut, and the learner reads why and what to do (DOMAIN R1).
         return render_template("lti/restricted.html", launch=context, decision=decision), 403
     url = _safe_content_url(context)
     if url:
         return redirect(url, code=303)
-    return render_template("lti/item.html", launch=context, decision=decision)
+    # The carry-over report only on the item placed for it: other launches read nothing more.
+    carryover = learner_carryover(context, platform_id) if is_carryover_launch(context) else None
+    return render_template(
+        "lti/item.html", launch=context, decision=decision, carryover=carryover, **CARRYOVER_VALUES
+    )
 
 
 def _deep_linking_picker(

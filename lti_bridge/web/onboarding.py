@@ -8,7 +8,9 @@ from flask import render_template
 from flask.typing import ResponseReturnValue
 
 from lti_bridge.adapters.platform.ags import AgsError, AgsGradebook
+from lti_bridge.domain.errors import LtiBridgeError
 from lti_bridge.domain.model import LaunchContext
+from lti_bridge.services.carryover import arm_for_learner
 from lti_bridge.services.onboarding import check_onboarding
 from lti_bridge.web.context import services
 from lti_bridge.web.errors import render_problem
@@ -52,6 +54,14 @@ def onboarding_launch(context: LaunchContext, platform_id: int) -> ResponseRetur
             "Nothing has changed; please try again in a few minutes.",
             exc.admin_hint,
         )
+    if check.passed:
+        # The pass allows carry-over (R7). Armed on every passed check, not only a new pass:
+        # arming twice does nothing, and a pass recorded before the SIS knew the student (or
+        # an arming that failed) is caught up on the learner's next check.
+        try:
+            arm_for_learner(platform_id, context.user_sub, uow=svc.uow(), now=svc.clock())
+        except LtiBridgeError as exc:
+            log.warning("carry-over after onboarding of %s not armed: %s", context.user_sub, exc)
     log.info(
         "onboarding check sub=%s passed=%s newly=%s",
         context.user_sub,

@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from lti_bridge.bootstrap import Services
+from lti_bridge.domain.carryover import AGS_SCORE, CARRYOVER_PLAN
 from lti_bridge.services.relay import RelayStats, relay_once
 from lti_bridge.telemetry import log_event
 
@@ -69,6 +70,14 @@ class Worker:
         self._pool = ThreadPoolExecutor(
             max_workers=max(1, svc.settings.relay_concurrency), thread_name_prefix="relay-send"
         )
+        # Carry-over's AGS work: twice as many threads as a platform may have requests in
+        # flight, so one thread's database work (a plan's setup and report) overlaps another's
+        # requests and the platform's slots stay full; the limiter keeps the bound.
+        self._ags_pool = ThreadPoolExecutor(
+            max_workers=max(1, svc.settings.relay_concurrency, 2 * svc.settings.ags_max_in_flight),
+            thread_name_prefix="relay-ags",
+        )
+        self._senders = svc.carryover_senders()
         self._next_purge = 0.0
         self._warned_no_sis = False
         # While the SIS is down the relay sends one batch per pause, not every due row: rows
@@ -79,10 +88,34 @@ class Worker:
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
+        self._ags_pool.shutdown(wait=True)
+
+    def relay_carryover(self, *, max_rounds: int = 100_000) -> RelayStats:
+        """Carry-over's plans and score posts, batch after batch while any are due.
+
+        Independent of the SIS: a platform's throttling or outage is the platform's, and each
+        message backs off on its own (``docs/carryover.md``).
+        """
+        stats = RelayStats()
+        for _ in range(max_rounds):
+            batch = relay_once(
+                uow=self.svc.uow,
+                gradebook=None,
+                clock=self.svc.clock,
+                settings=self.settings,
+                executor=self._ags_pool,
+                rng=self._rng,
+                kinds=(CARRYOVER_PLAN, AGS_SCORE),
+                senders=self._senders,
+            )
+            stats += batch
+            if batch.claimed < self.settings.batch_size or self.stop.is_set():
+                break
+        return stats
 
     def relay_until_idle(self, *, max_rounds: int = 100_000) -> RelayStats:
         """Relay batch after batch while due messages remain (or until stopped)."""
-        stats = RelayStats()
+        stats = self.relay_carryover(max_rounds=max_rounds)
         gradebook = self.svc.gradebook
         if gradebook is None:
             if not self._warned_no_sis:

@@ -172,6 +172,9 @@ class DevPlatform:
         if onboarding_course is not None:
             self._links.update({link.id: link for link in onboarding_links})
             self._onboarding_link_ids = {link.id for link in onboarding_links}
+        # Links launched from another course of this platform (a non-credit course): link id ->
+        # that course.
+        self.link_courses: dict[str, Course] = {}
         # AGS (tests/devplatform/ags.py): gradebook[context_id][label] = {user_sub: score of 100}.
         self.gradebook: dict[str, dict[str, dict[str, float]]] = {}
         # Optional per line item: {"tag", "scoreMaximum", "endDateTime"} (final grades read tags).
@@ -186,6 +189,20 @@ class DevPlatform:
         # Answers the next AGS GETs give instead of the data: (status, headers, body).
         self.ags_faults: list[tuple[int, dict[str, str], str]] = []
         self.ags_requests = 0
+        # Carry-over (tests/devplatform/ags.py): scores posted, as (context, label, body).
+        self.scores_posted: list[tuple[str, str, dict[str, Any]]] = []
+        # Optional (context_id, label, sub) -> {"activityProgress", "gradingProgress"} of a result.
+        self.result_progress: dict[tuple[str, str, str], dict[str, str]] = {}
+        # ``Link: <…>; rel=next`` without quotes (both forms occur in the wild).
+        self.ags_link_unquoted = False
+        # A Canvas-like throttle: more AGS/token requests in flight than this answer
+        # 403 "Rate Limit Exceeded"; every request first waits ``ags_delay`` seconds.
+        self.ags_throttle_above: int | None = None
+        self.ags_delay = 0.0
+        self.ags_in_flight = 0
+        self.ags_calls = 0
+        self.ags_max_in_flight_seen = 0
+        self.ags_throttled = 0
         self._lock = threading.Lock()
         self.storage: dict[str, str] = {}
         self.storage_log: list[str] = []
@@ -251,6 +268,7 @@ class DevPlatform:
         course = self.course
         if link.id in self._onboarding_link_ids and self.onboarding_course is not None:
             course = self.onboarding_course
+        course = self.link_courses.get(link.id, course)
         launch.set_launch_context_claim(
             course.context_id,
             context_types=["http://purl.imsglobal.org/vocab/lis/v2/course#CourseOffering"],

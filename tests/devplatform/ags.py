@@ -15,6 +15,10 @@ line item out of 100. Line item ids take Moodle's shape, a query string included
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import wraps
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 
@@ -33,6 +37,8 @@ RESULT_CONTAINER = "application/vnd.ims.lis.v2.resultcontainer+json"
 SCOPE_LINEITEM = "https://purl.imsglobal.org/spec/lti-ags/scope/lineitem"
 SCOPE_LINEITEM_READONLY = "https://purl.imsglobal.org/spec/lti-ags/scope/lineitem.readonly"
 SCOPE_RESULT_READONLY = "https://purl.imsglobal.org/spec/lti-ags/scope/result.readonly"
+SCOPE_SCORE = "https://purl.imsglobal.org/spec/lti-ags/scope/score"
+SCORE_MEDIA_TYPE = "application/vnd.ims.lis.v1.score+json"
 
 
 class _TokenConf(LTI1P3PlatformConfAbstract):  # type: ignore[misc]
@@ -86,6 +92,46 @@ def register_ags_routes(app: Flask, platform: DevPlatform) -> None:
             status, headers, body = platform.ags_faults.pop(0)
         return body, status, headers
 
+    @contextmanager
+    def metered() -> Iterator[ResponseReturnValue | None]:
+        """One request in the platform's bucket: a throttling answer above the limit."""
+        with lock:
+            platform.ags_calls += 1
+            platform.ags_in_flight += 1
+            platform.ags_max_in_flight_seen = max(
+                platform.ags_max_in_flight_seen, platform.ags_in_flight
+            )
+            over = (
+                platform.ags_throttle_above is not None
+                and platform.ags_in_flight > platform.ags_throttle_above
+            )
+            if over:
+                platform.ags_throttled += 1
+        try:
+            if platform.ags_delay:
+                time.sleep(platform.ags_delay)
+            if over:
+                yield (
+                    "403 Forbidden (Rate Limit Exceeded)",
+                    403,
+                    {"X-Rate-Limit-Remaining": "0.0"},
+                )
+            else:
+                yield None
+        finally:
+            with lock:
+                platform.ags_in_flight -= 1
+
+    def bucket(view: Callable[..., ResponseReturnValue]) -> Callable[..., ResponseReturnValue]:
+        @wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> ResponseReturnValue:
+            with metered() as refused:
+                if refused is not None:
+                    return refused
+                return view(*args, **kwargs)
+
+        return wrapper
+
     def page(entries: list[dict[str, Any]], media_type: str) -> ResponseReturnValue:
         """``ags_page_size`` entries per page (one by default; the tool's ``limit`` when the
         platform honours it), with ``Link: <…>; rel="next"`` while more remain."""
@@ -100,10 +146,13 @@ def register_ags_routes(app: Flask, platform: DevPlatform) -> None:
         response.headers["Content-Type"] = media_type
         if start + size < len(entries):
             query = {k: v for k, v in request.args.items() if k != "page"} | {"page": number + 1}
-            response.headers["Link"] = f'<{request.base_url}?{urlencode(query)}>; rel="next"'
+            target = f"{request.base_url}?{urlencode(query)}"
+            rel = "rel=next" if platform.ags_link_unquoted else 'rel="next"'
+            response.headers["Link"] = f"<{target}>; {rel}"
         return response
 
     @app.post("/token")
+    @bucket
     def token() -> ResponseReturnValue:
         form = dict(request.form.items())
         conf = _TokenConf(platform=platform)
@@ -127,6 +176,7 @@ def register_ags_routes(app: Flask, platform: DevPlatform) -> None:
         return jsonify(answer)
 
     @app.get("/ags/<context_id>/lineitems")
+    @bucket
     def lineitems(context_id: str) -> ResponseReturnValue:
         failed = fault()
         if failed is not None:
@@ -146,6 +196,7 @@ def register_ags_routes(app: Flask, platform: DevPlatform) -> None:
         return page(items, LINEITEM_CONTAINER)
 
     @app.get("/ags/<context_id>/lineitems/<int:number>/lineitem/results")
+    @bucket
     def results(context_id: str, number: int) -> ResponseReturnValue:
         failed = fault()
         if failed is not None:
@@ -175,8 +226,35 @@ def register_ags_routes(app: Flask, platform: DevPlatform) -> None:
                     if (context_id, label, sub) in platform.result_timestamps
                     else {}
                 ),
+                **platform.result_progress.get((context_id, label, sub), {}),
             }
             for sub, score in list(scores.items())
             if user_id is None or sub == user_id
         ]
         return page(entries, RESULT_CONTAINER)
+
+    @app.post("/ags/<context_id>/lineitems/<int:number>/lineitem/scores")
+    @bucket
+    def scores(context_id: str, number: int) -> ResponseReturnValue:
+        """AGS score publish: the score becomes the user's result on the line item."""
+        failed = fault()
+        if failed is not None:
+            return failed
+        require_token(SCOPE_SCORE)
+        if request.args.get("type_id") != "1":
+            abort(400, "the line item's own query (type_id) is missing")
+        if request.mimetype != SCORE_MEDIA_TYPE:
+            abort(415, f"Content-Type must be {SCORE_MEDIA_TYPE}")
+        body = request.get_json(force=True)
+        labels = list(gradebook(context_id))
+        if not 1 <= number <= len(labels):
+            abort(404, "no such line item")
+        for field in ("userId", "activityProgress", "gradingProgress", "timestamp"):
+            if not body.get(field):
+                abort(400, f"{field} is required")
+        label = labels[number - 1]
+        with lock:
+            platform.scores_posted.append((context_id, label, body))
+            if body.get("scoreGiven") is not None:
+                platform.gradebook[context_id][label][body["userId"]] = body["scoreGiven"]
+        return "", 204

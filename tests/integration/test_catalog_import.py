@@ -159,6 +159,7 @@ def test_importing_the_example_writes_sessions_sections_offerings_and_settings(a
             "issuer": "https://lms.example.edu",
             "url": "https://lms.example.edu/learn/onboarding-ms-ds",
         },
+        "carryover": {"kinds": {"Forum post": "discussion", "peer_assessment": "peer_graded"}},
     }
 
 

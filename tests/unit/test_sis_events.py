@@ -99,10 +99,24 @@ class FakeSisRepository:
 
 
 @dataclass
+class FakeCarryover:
+    """No offering has a non-credit course here: carry-over is only asked (tests/unit/
+    test_carryover_service.py covers what it does)."""
+
+    asked: list[list[str]] = field(default_factory=list)
+
+    def candidates(self, student_sis_ids: list[str]) -> list[Any]:
+        self.asked.append(list(student_sis_ids))
+        return []
+
+
+@dataclass
 class FakeUnitOfWork:
     sis: FakeSisRepository = field(default_factory=FakeSisRepository)
     commits: int = 0
     lti: Any = None
+    carryover: FakeCarryover = field(default_factory=FakeCarryover)
+    outbox: Any = None
 
     def __enter__(self) -> FakeUnitOfWork:
         return self

@@ -165,6 +165,8 @@ def _context_upsert(platform_id: int, launch: LaunchContext, now: datetime) -> _
         "course_section_sourcedid": launch.course_section_sourcedid,
         "nrps_memberships_url": launch.nrps_memberships_url,
         "ags_lineitems_url": launch.ags_lineitems_url,
+        # Rides on the context's upsert: remembering the scopes costs the launch no statement.
+        "ags_scopes": sorted(launch.ags_scopes) if launch.ags_scopes else None,
         "created_at": now,
         "updated_at": now,
     }
@@ -178,6 +180,7 @@ def _context_upsert(platform_id: int, launch: LaunchContext, now: datetime) -> _
             "course_section_sourcedid",
             "nrps_memberships_url",
             "ags_lineitems_url",
+            "ags_scopes",
             "updated_at",
         ],
         "returning": None,

@@ -107,6 +107,8 @@ contexts = Table(
     Column("course_section_sourcedid", String(255), nullable=True),
     Column("nrps_memberships_url", String(1024), nullable=True),
     Column("ags_lineitems_url", String(1024), nullable=True),
+    # The AGS scopes the context's launches granted (carry-over asks for no more).
+    Column("ags_scopes", JSON, nullable=True),
     _ts("created_at"),
     _ts("updated_at"),
     UniqueConstraint("platform_id", "context_id", name="uq_contexts_platform_context"),
@@ -340,4 +342,53 @@ grade_audit = Table(
     Column("actor", String(512), nullable=False),
     _ts("at"),
     Index("ix_grade_audit_section_sis_id", "section_sis_id"),
+)
+
+# --- carry-over (issue 14) ------------------------------------------------------------------------
+# One report per learner (student) and section: ``status`` waiting -> queued -> planned, or
+# canceled / failed; ``generation`` counts plannings (each plan's outbox key names it). Its items
+# are the plan's decisions, with the outbox key of each carried score.
+carryover_reports = Table(
+    "carryover_reports",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("section_sis_id", String(255), nullable=False),
+    Column("student_sis_id", String(255), nullable=False),
+    Column("registration_sis_id", String(255), nullable=False),
+    Column("platform_id", Integer, nullable=True),
+    Column("learner_sub", String(255), nullable=True),
+    Column("status", String(16), nullable=False),
+    Column("generation", Integer, nullable=False),
+    Column("error", Text, nullable=True),
+    _ts("created_at"),
+    _ts("updated_at"),
+    _ts("planned_at", nullable=True),
+    UniqueConstraint(
+        "section_sis_id", "student_sis_id", name="uq_carryover_reports_section_student"
+    ),
+    Index("ix_carryover_reports_student_sis_id", "student_sis_id"),
+)
+
+carryover_items = Table(
+    "carryover_items",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column(
+        "report_id",
+        Integer,
+        ForeignKey("carryover_reports.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("position", Integer, nullable=False),
+    Column("outcome", String(16), nullable=False),
+    Column("label", String(512), nullable=False),
+    Column("non_credit_item_id", String(1024), nullable=True),
+    Column("for_credit_item_id", String(1024), nullable=True),
+    # Exact decimals as text, like grade_submissions.percent.
+    Column("score_given", String(32), nullable=True),
+    Column("score_maximum", String(32), nullable=True),
+    _ts("result_at", nullable=True),
+    Column("message", Text, nullable=True),
+    Column("outbox_key", String(255), nullable=True),
+    Index("ix_carryover_items_report_id", "report_id"),
 )

@@ -9,6 +9,7 @@ from typing import Self
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from lti_bridge.adapters.db.carryover_repository import SqlAlchemyCarryoverRepository
 from lti_bridge.adapters.db.catalog_repository import SqlAlchemyCatalogRepository
 from lti_bridge.adapters.db.engine import storage_error
 from lti_bridge.adapters.db.gate_repository import SqlAlchemyGateRepository
@@ -21,7 +22,9 @@ from lti_bridge.adapters.db.roster_repository import SqlAlchemyRosterRepository
 from lti_bridge.adapters.db.sis_repository import SqlAlchemySisRepository
 from lti_bridge.adapters.db.statements import StatementConnections
 
-_REPOSITORIES = ("lti", "gate", "roster", "sis", "onboarding", "catalog", "outbox", "grades")
+_REPOSITORIES = (
+    "lti", "gate", "roster", "sis", "onboarding", "catalog", "outbox", "grades", "carryover"
+)
 
 
 class SqlAlchemyUnitOfWork:
@@ -110,6 +113,10 @@ class SqlAlchemyUnitOfWork:
     @cached_property
     def grades(self) -> SqlAlchemyGradesRepository:
         return SqlAlchemyGradesRepository(self.conn)
+
+    @cached_property
+    def carryover(self) -> SqlAlchemyCarryoverRepository:
+        return SqlAlchemyCarryoverRepository(self.conn, self._sis_platform_issuer)
 
     def commit(self) -> None:
         if self._conn is not None:
