@@ -45,7 +45,8 @@ def create_app(
     app.register_blueprint(webhooks.bp)
     app.register_blueprint(register.bp)
 
-    from lti_bridge.web import grades
+    from lti_bridge.web import grades, roster
 
     app.register_blueprint(grades.bp)
+    app.register_blueprint(roster.bp)
     return app

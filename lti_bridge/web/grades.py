@@ -74,7 +74,9 @@ def actor_of(context: LaunchContext) -> str:
     return f"{context.display_name} ({context.user_sub}@{context.issuer})"
 
 
-def _remember(context: LaunchContext, platform_id: int, section_sis_id: str) -> str:
+def remember_launch(context: LaunchContext, platform_id: int, section_sis_id: str) -> str:
+    """Keep a staff launch for an hour under a new unguessable handle (the roster's forms and
+    links act on it)."""
     handle = secrets.token_urlsafe(24)
     launch = dataclasses.asdict(context)
     services().store.set_value(
@@ -85,7 +87,8 @@ def _remember(context: LaunchContext, platform_id: int, section_sis_id: str) -> 
     return handle
 
 
-def _recall(handle: str) -> tuple[LaunchContext, int, str]:
+def recall_launch(handle: str) -> tuple[LaunchContext, int, str]:
+    """The staff launch, platform and section kept under ``handle``; LaunchError when gone."""
     stored = services().store.get_value(HANDLE_PREFIX + handle) if handle else None
     if not stored:
         raise LaunchError(
@@ -115,7 +118,7 @@ def grades_panel(
     if not section_sis_id:
         return None
     svc = services()
-    handle = handle or _remember(context, platform_id, section_sis_id)
+    handle = handle or remember_launch(context, platform_id, section_sis_id)
     panel = GradesPanel(
         handle, csrf.token_for(CSRF_PURPOSE, handle), notice=notice, problems=problems or {}
     )
@@ -146,7 +149,7 @@ def _roster(
     problems: dict[str, str] | None = None,
     status: int = 200,
 ) -> ResponseReturnValue:
-    from lti_bridge.web.lti import credit_roster_page
+    from lti_bridge.web.roster import credit_roster_page
 
     page = credit_roster_page(
         context, platform_id, grades_handle=handle, notice=notice, problems=problems
@@ -161,7 +164,7 @@ def _form(name: str) -> str:
 def _checked() -> tuple[LaunchContext, int, str, str]:
     handle = _form("handle")
     csrf.check(CSRF_PURPOSE, handle, _form("csrf_token"))
-    context, platform_id, section = _recall(handle)
+    context, platform_id, section = recall_launch(handle)
     return context, platform_id, section, handle
 
 
