@@ -45,8 +45,9 @@ def create_app(
     app.register_blueprint(webhooks.bp)
     app.register_blueprint(register.bp)
 
-    from lti_bridge.web import grades, roster
+    from lti_bridge.web import api, grades, roster
 
     app.register_blueprint(grades.bp)
     app.register_blueprint(roster.bp)
+    app.register_blueprint(api.bp)
     return app

@@ -20,8 +20,11 @@ from lti_bridge.adapters.db.recent import RecentWrites
 from lti_bridge.adapters.db.roster_repository import SqlAlchemyRosterRepository
 from lti_bridge.adapters.db.sis_repository import SqlAlchemySisRepository
 from lti_bridge.adapters.db.statements import StatementConnections
+from lti_bridge.adapters.db.token_repository import SqlAlchemyTokenRepository
 
-_REPOSITORIES = ("lti", "gate", "roster", "sis", "onboarding", "catalog", "outbox", "grades")
+_REPOSITORIES = (
+    "lti", "gate", "roster", "sis", "onboarding", "catalog", "outbox", "grades", "tokens",
+)
 
 
 class SqlAlchemyUnitOfWork:
@@ -110,6 +113,10 @@ class SqlAlchemyUnitOfWork:
     @cached_property
     def grades(self) -> SqlAlchemyGradesRepository:
         return SqlAlchemyGradesRepository(self.conn)
+
+    @cached_property
+    def tokens(self) -> SqlAlchemyTokenRepository:
+        return SqlAlchemyTokenRepository(self.conn)
 
     def commit(self) -> None:
         if self._conn is not None:
