@@ -20,7 +20,7 @@ from enum import StrEnum
 from types import TracebackType
 from typing import Any, Protocol, Self
 
-from lti_bridge.domain.errors import LtiBridgeError
+from lti_bridge.domain.errors import LtiBridgeError, NotFoundError
 from lti_bridge.domain.model import LaunchContext
 from lti_bridge.domain.policy import (
     AdvisoryCode,
@@ -465,6 +465,106 @@ def _action_order(entry: RosterEntry) -> tuple[int, bool, str, str]:
         (entry.name or "").casefold(),
         entry.key,
     )
+
+
+# --- a learner's history (the roster's detail view) ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class SisEventRecord:
+    """One SIS event the tool applied (or ignored as older) for the student."""
+
+    at: datetime
+    type: str
+    sequence: int | None
+    outcome: str
+
+
+@dataclass(frozen=True)
+class SubmissionRecord:
+    """One released version of the learner's final grade and where its delivery stands."""
+
+    registration_sis_id: str
+    version: int
+    letter: str
+    percent: str | None
+    reason: str | None
+    released_by: str
+    released_at: datetime
+    #: The outbox's state (queued, sent, accepted, rejected, dead); None if not queued.
+    state: str | None
+    last_error: str | None
+    attempts: int
+
+    @property
+    def may_send_again(self) -> bool:
+        """A rejected or dead submission: the instructor can have it sent again."""
+        return self.state in ("rejected", "dead")
+
+
+@dataclass(frozen=True)
+class ActionRecord:
+    """An instructor's action on the learner's grade: who, when, what, why."""
+
+    at: datetime
+    actor: str
+    action: str
+    letter: str | None
+    reason: str | None
+
+
+@dataclass(frozen=True)
+class LearnerHistory:
+    student_sis_id: str
+    registrations: tuple[RegistrationState, ...]
+    events: tuple[SisEventRecord, ...] = ()
+    submissions: tuple[SubmissionRecord, ...] = ()
+    actions: tuple[ActionRecord, ...] = ()
+
+    @property
+    def first_opened_utc(self) -> datetime | None:
+        """When the learner first opened for-credit material of the section (R9)."""
+        opened = [
+            r.first_restricted_access_at
+            for r in self.registrations
+            if r.first_restricted_access_at is not None
+        ]
+        return min(opened).astimezone(UTC) if opened else None
+
+
+class HistoryRepository(Protocol):
+    def history(self, section_sis_id: str, student_sis_id: str) -> LearnerHistory | None:
+        """The student's history in the section; None when they have no registration in it."""
+        ...
+
+
+class HistoryUnitOfWork(Protocol):
+    roster: HistoryRepository
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+
+def learner_history(
+    section_sis_id: str, student_sis_id: str, *, uow: HistoryUnitOfWork
+) -> LearnerHistory:
+    """A registered learner's history in the section: SIS events applied, first access, grade
+    submissions and the instructor's actions. NotFoundError for anyone not registered in it:
+    the roster's staff see their own section's learners only."""
+    with uow:
+        found = uow.roster.history(section_sis_id, student_sis_id)
+    if found is None:
+        raise NotFoundError(
+            f"no registration of {student_sis_id} in {section_sis_id}",
+            public_message="This learner has no registration in this section.",
+        )
+    return found
 
 
 # --- finding rows: filter, search, sort (query parameters of the page, the CSV and the API) -----

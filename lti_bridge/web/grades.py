@@ -254,3 +254,29 @@ def adjust() -> ResponseReturnValue:
     log.info("grade %s section=%s registration=%s by=%s", action, section, registration,
              context.user_sub)
     return _roster(context, platform_id, handle, notice=f"Saved for {registration}.")
+
+
+@bp.post("/lti/grades/send-again")
+def send_again() -> ResponseReturnValue:
+    """Send a rejected or dead submission again (same id and body), recorded with who and when."""
+    context, platform_id, section, handle = _checked()
+    svc = services()
+    registration = _form("registration")
+    try:
+        version = int(_form("version"))
+        grade_service.send_again(
+            section, registration, version, uow=svc.uow(), now=svc.clock(),
+            actor=actor_of(context),
+        )
+    except ValueError:
+        return _roster(context, platform_id, handle, status=422,
+                       problems={"send_again": "Choose the submission to send again."})
+    except (ValidationError, NotFoundError) as exc:
+        return _roster(context, platform_id, handle, status=422,
+                       problems={"send_again": exc.public_message})
+    log.info("grade sent again section=%s registration=%s version=%s by=%s", section,
+             registration, version, context.user_sub)
+    return _roster(
+        context, platform_id, handle,
+        notice=f"Version {version} of {registration}'s grade is queued to be sent again.",
+    )

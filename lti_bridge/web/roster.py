@@ -28,9 +28,17 @@ from lti_bridge.services.roster import (
     RowStatus,
     credit_roster,
     find_rows,
+    learner_history,
 )
+from lti_bridge.web import csrf
 from lti_bridge.web.context import services
-from lti_bridge.web.grades import STANDING_LABELS, grades_panel, recall_launch, remember_launch
+from lti_bridge.web.grades import (
+    CSRF_PURPOSE,
+    STANDING_LABELS,
+    grades_panel,
+    recall_launch,
+    remember_launch,
+)
 
 bp = Blueprint("roster", __name__)
 log = logging.getLogger("lti_bridge.roster")
@@ -199,6 +207,30 @@ def export(handle: str) -> ResponseReturnValue:
     rows = find_rows(roster, RosterQuery.parse(request.args.to_dict()))
     log.info("roster exported section=%s rows=%d by=%s", section, len(rows), context.user_sub)
     return csv_response(rows, section)
+
+
+@bp.get("/lti/roster/<handle>/learners/<sis_id>")
+def learner(handle: str, sis_id: str) -> ResponseReturnValue:
+    """A registered learner's history in the section: SIS events, first access, submissions."""
+    context, platform_id, section = recall_launch(handle)
+    svc = services()
+    history = learner_history(section, sis_id, uow=svc.uow())
+    roster = load_roster(context, platform_id)
+    entry = next((e for e in roster.entries if e.student_sis_id == sis_id and e.registration),
+                 None)
+    response = make_response(
+        render_template(
+            "lti/learner.html",
+            history=history,
+            entry=entry,
+            handle=handle,
+            grades_token=csrf.token_for(CSRF_PURPOSE, handle),
+            status_labels=STATUS_LABELS,
+            reason_labels=REASON_LABELS,
+        )
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 def counts_of(roster: Roster) -> Mapping[str, int]:

@@ -40,15 +40,26 @@ from lti_bridge.adapters.db.gate_repository import (
 )
 from lti_bridge.adapters.db.tables import (
     contexts,
+    grade_audit,
+    grade_submissions,
     learners,
     offerings,
+    outbox,
     platforms,
     registrations,
     sis_students,
+    webhook_deliveries,
 )
-from lti_bridge.domain.policy import SectionInfo
+from lti_bridge.domain.policy import RegistrationState, SectionInfo
 from lti_bridge.services.gate import GateFacts
-from lti_bridge.services.roster import MembershipSource, RosterStudent
+from lti_bridge.services.roster import (
+    ActionRecord,
+    LearnerHistory,
+    MembershipSource,
+    RosterStudent,
+    SisEventRecord,
+    SubmissionRecord,
+)
 
 _IN_SECTION = registrations.alias("in_section")
 
@@ -161,6 +172,79 @@ class SqlAlchemyRosterRepository:
             return None
         return MembershipSource(
             row.id, row.issuer, row.client_id, row.context_id, row.nrps_memberships_url
+        )
+
+    def history(self, section_sis_id: str, student_sis_id: str) -> LearnerHistory | None:
+        conn = self._connect()
+        found = conn.execute(
+            select(registrations)
+            .where(
+                registrations.c.student_sis_id == student_sis_id,
+                registrations.c.section_sis_id == section_sis_id,
+            )
+            .order_by(registrations.c.sis_id)
+        ).all()
+        if not found:
+            return None
+        ids = [r.sis_id for r in found]
+        student = webhook_deliveries.c.payload["data"]["student"]["sis_id"].as_string()
+        events = conn.execute(
+            select(
+                webhook_deliveries.c.received_at,
+                webhook_deliveries.c.type,
+                webhook_deliveries.c.sequence,
+                webhook_deliveries.c.outcome,
+            )
+            .where(student == student_sis_id)
+            .order_by(webhook_deliveries.c.received_at, webhook_deliveries.c.id)
+        ).all()
+        submissions = conn.execute(
+            select(
+                grade_submissions,
+                outbox.c.state,
+                outbox.c.last_error,
+                outbox.c.attempts,
+            )
+            .select_from(
+                grade_submissions.outerjoin(outbox, outbox.c.key == grade_submissions.c.sourced_id)
+            )
+            .where(grade_submissions.c.registration_sis_id.in_(ids))
+            .order_by(grade_submissions.c.registration_sis_id, grade_submissions.c.version)
+        ).all()
+        actions = conn.execute(
+            select(grade_audit)
+            .where(grade_audit.c.registration_sis_id.in_(ids))
+            .order_by(grade_audit.c.at, grade_audit.c.id)
+        ).all()
+        return LearnerHistory(
+            student_sis_id=student_sis_id,
+            registrations=tuple(
+                RegistrationState(
+                    r.sis_id, r.status, r.tuition_status, r.enrolled_at,
+                    r.first_restricted_access_at,
+                )
+                for r in found
+            ),
+            events=tuple(SisEventRecord(e.received_at, e.type, e.sequence, e.outcome)
+                         for e in events),
+            submissions=tuple(
+                SubmissionRecord(
+                    registration_sis_id=s.registration_sis_id,
+                    version=s.version,
+                    letter=s.letter,
+                    percent=s.percent,
+                    reason=s.reason,
+                    released_by=s.released_by,
+                    released_at=s.released_at,
+                    state=s.state,
+                    last_error=s.last_error,
+                    attempts=s.attempts or 0,
+                )
+                for s in submissions
+            ),
+            actions=tuple(
+                ActionRecord(a.at, a.actor, a.action, a.letter, a.reason) for a in actions
+            ),
         )
 
     def students(
