@@ -192,23 +192,26 @@ class Roster:
 
     @property
     def counts(self) -> Counter[str]:
-        """Rows per summary figure: registered, paid, onboarded, open, each status and each
-        missing condition."""
+        """Rows per summary figure: each status; of the registered, how many paid, onboarded,
+        and are blocked by each missing condition (``blocked:<reason>``)."""
         counts: Counter[str] = Counter()
         for entry in self.entries:
             counts[entry.status.value] += 1
             registration = entry.registration
             if registration is None:
                 continue
-            if registration.status is RegistrationStatus.REGISTERED:
-                counts["registered"] += 1
-                if registration.tuition_status is TuitionStatus.PAID:
-                    counts["paid"] += 1
-                if entry.onboarding_passed:
-                    counts["onboarded"] += 1
+            if registration.status is not RegistrationStatus.REGISTERED:
+                continue
+            counts["registered"] += 1
+            if registration.tuition_status is TuitionStatus.PAID:
+                counts["paid"] += 1
+            if entry.onboarding_passed:
+                counts["onboarded"] += 1
             if entry.allowed:
                 counts["open_access"] += 1
-            counts.update(code.value for code in entry.reason_codes)
+            # What blocks registered learners, by condition (keys of their own: a row status
+            # and a reason code may share a word).
+            counts.update("blocked:" + code.value for code in entry.reason_codes)
         return counts
 
 

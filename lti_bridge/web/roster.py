@@ -237,6 +237,7 @@ def counts_of(roster: Roster) -> Mapping[str, int]:
     """The summary figures, for the API."""
     counts = roster.counts
     names = ["registered", "paid", "onboarded", "open_access", *(s.value for s in RowStatus)]
-    names += [code.value for code in REASON_LABELS]
-    return {name: counts[name] for name in names}
+    return {name: counts[name] for name in names} | {
+        "blocked:" + code.value: counts["blocked:" + code.value] for code in REASON_LABELS
+    }
 

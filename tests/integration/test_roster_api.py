@@ -80,6 +80,7 @@ def test_an_operator_token_reads_the_whole_class_and_every_use_is_recorded(
         "110123456": "blocked",
     }
     assert body["counts"]["registered"] == 2 and body["counts"]["never_launched"] == 1
+    assert body["counts"]["blocked:tuition_unpaid"] == 1
     zed = next(r for r in body["learners"] if r["student_sis_id"] == "330000003")
     assert zed["missing"] == ["tuition_unpaid", "onboarding_required"]
     assert zed["registration"]["tuition"] == "unpaid" and zed["action"]
