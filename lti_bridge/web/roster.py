@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Mapping
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urlencode
 
 from flask import Blueprint, Response, abort, make_response, render_template, request, url_for
 from flask.typing import ResponseReturnValue
+from markupsafe import Markup
 
 from lti_bridge.domain.model import LaunchContext
+from lti_bridge.domain.policy import AdvisoryCode, Decision, ReasonCode
 from lti_bridge.services.roster import (
     ADVISORY_LABELS,
     FILTERS,
@@ -102,6 +105,10 @@ def credit_roster_page(
             query=query,
             handle=handle,
             page_url=_page_url(handle, query) if handle else None,
+            # Built once, not per row: url_for costs more than the rest of a row.
+            learner_url=url_for("roster.page", handle=handle) + "/learners/" if handle else None,
+            reasons_html=reasons_html,
+            advice_html=advice_html,
             columns=COLUMNS,
             filters=FILTERS,
             row_statuses=list(RowStatus),
@@ -115,6 +122,34 @@ def credit_roster_page(
     # Other people's tuition and holds: never kept by a browser or a proxy.
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+def reasons_html(decision: Decision) -> Markup:
+    """The reasons a decision names, each marked with its code, comma-separated."""
+    return _reasons_html(decision.reason_codes)
+
+
+@lru_cache(maxsize=256)
+def _reasons_html(codes: tuple[ReasonCode, ...]) -> Markup:
+    # A handful of combinations recur across thousands of rows: each is built once.
+    return Markup(", ").join(
+        Markup('<span data-reason="%s">%s</span>') % (code.value, REASON_LABELS[code])
+        for code in codes
+    )
+
+
+def advice_html(decision: Decision) -> Markup:
+    """The decision's load advice, each marked with its code and the learner's own words."""
+    return _advice_html(tuple((a.code, a.message) for a in decision.advisories))
+
+
+@lru_cache(maxsize=1024)
+def _advice_html(advice: tuple[tuple[AdvisoryCode, str], ...]) -> Markup:
+    return Markup("; ").join(
+        Markup('<span data-advisory="%s" title="%s">%s</span>')
+        % (code.value, message, ADVISORY_LABELS[code])
+        for code, message in advice
+    )
 
 
 def _page_url(handle: str, query: RosterQuery) -> Any:
