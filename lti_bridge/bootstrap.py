@@ -23,7 +23,12 @@ from lti_bridge.adapters.lti.store import RedisLaunchStore, SharedLaunchStore, S
 from lti_bridge.adapters.lti.tool_config import DbToolConf, PlatformRegistrationCache, ToolKeyRing
 from lti_bridge.adapters.platform.ags import AgsClient
 from lti_bridge.adapters.platform.carryover import AgsCarryover, AgsLimiter
-from lti_bridge.adapters.platform.gradebook import AgsSectionGradebook, PlatformCourseGradebook
+from lti_bridge.adapters.platform.gradebook import (
+    AgsSectionGradebook,
+    PlatformCourseGradebook,
+    PlatformReader,
+)
+from lti_bridge.adapters.platform.nrps import NrpsMembership
 from lti_bridge.adapters.sis.oneroster import OneRosterGradebook
 from lti_bridge.config import Settings
 from lti_bridge.domain.carryover import AGS_SCORE, CARRYOVER_PLAN
@@ -56,6 +61,7 @@ class Services:
     gradebook: OneRosterGradebook | None = None
     recent_writes: RecentWrites = field(default_factory=RecentWrites)
     clock: Callable[[], datetime] = field(default=utc_now)
+    _membership: NrpsMembership | None = field(default=None, repr=False)
 
     def uow(self) -> SqlAlchemyUnitOfWork:
         return SqlAlchemyUnitOfWork(
@@ -95,6 +101,17 @@ class Services:
 
     def tool_conf(self) -> DbToolConf:
         return DbToolConf(self.keyring, self.platform_registrations)
+
+    def course_membership(self) -> NrpsMembership:
+        """The platform's course membership (NRPS), cached briefly per context, one per process."""
+        if self._membership is None:
+            conf = self.tool_conf()
+            self._membership = NrpsMembership(
+                PlatformReader(self.ags, self.http, self.settings.http_timeout_seconds),
+                lambda issuer, client_id: conf.find_registration_by_params(issuer, client_id),
+                ttl_seconds=self.settings.roster_membership_ttl_seconds,
+            )
+        return self._membership
 
     def course_gradebook(self) -> PlatformCourseGradebook:
         """A for-credit course's whole gradebook, read through AGS (final grades)."""

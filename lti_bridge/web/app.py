@@ -12,6 +12,7 @@ from lti_bridge.bootstrap import Services, build_services
 from lti_bridge.config import ensure_secret_key, load_settings
 from lti_bridge.services.outbox import outbox_depth
 from lti_bridge.web import (
+    api,
     errors,
     grades,
     health,
@@ -19,6 +20,7 @@ from lti_bridge.web import (
     lti,
     metrics,
     register,
+    roster,
     security,
     webhooks,
 )
@@ -50,4 +52,6 @@ def create_app(
     app.register_blueprint(webhooks.bp)
     app.register_blueprint(register.bp)
     app.register_blueprint(grades.bp)
+    app.register_blueprint(roster.bp)
+    app.register_blueprint(api.bp)
     return app

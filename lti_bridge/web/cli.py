@@ -416,6 +416,59 @@ def outbox_retry(entry_id: int) -> None:
     click.echo(f"outbox {entry.id} ({entry.key}) queued again; the relay sends it next round")
 
 
+# --- tokens -------------------------------------------------------------------------------------
+
+
+@cli.group()
+def tokens() -> None:
+    """Operator tokens for the roster API (GET /api/v1/sections/{sis_id}/roster)."""
+
+
+@tokens.command("create")
+@click.option("--name", required=True, help="A name to know the token by (who or what uses it).")
+@click.option(
+    "--section", "sections", multiple=True, metavar="SIS_ID",
+    help="A section the token may read; repeat for several. Without it: every section.",
+)
+def tokens_create(name: str, sections: tuple[str, ...]) -> None:
+    """Create a token and print it once: only its hash is kept."""
+    from lti_bridge.services.api_tokens import create_token
+
+    svc = services()
+    token = create_token(name, sections, uow=svc.uow(), now=svc.clock())
+    scope = ", ".join(sections) if sections else "every section"
+    click.echo(token)
+    click.echo(
+        f"token {name!r} for {scope}: keep it now, it cannot be shown again", err=True
+    )
+
+
+@tokens.command("revoke")
+@click.argument("name")
+def tokens_revoke(name: str) -> None:
+    """Revoke the token NAME: it is refused (401) from now on."""
+    from lti_bridge.services.api_tokens import revoke_token
+
+    svc = services()
+    revoke_token(name, uow=svc.uow(), now=svc.clock())
+    click.echo(f"token {name!r} revoked")
+
+
+@tokens.command("list")
+def tokens_list() -> None:
+    """List the tokens: name, sections, created, last used, revoked."""
+    from lti_bridge.services.api_tokens import list_tokens
+
+    for t in list_tokens(uow=services().uow()):
+        sections = ",".join(t.sections) if t.sections is not None else "*"
+        used = f"{t.last_used_at:%Y-%m-%dT%H:%M:%SZ}" if t.last_used_at else "never"
+        revoked = f"\trevoked {t.revoked_at:%Y-%m-%dT%H:%M:%SZ}" if t.revoked_at else ""
+        click.echo(
+            f"{t.name}\tsections={sections}\tcreated {t.created_at:%Y-%m-%dT%H:%M:%SZ}"
+            f"\tlast used {used}{revoked}"
+        )
+
+
 # --- grades -------------------------------------------------------------------------------------
 
 

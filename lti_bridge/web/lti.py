@@ -27,14 +27,13 @@ from lti_bridge.domain.errors import LaunchError, LtiBridgeError, ValidationErro
 from lti_bridge.domain.model import LaunchContext, LinkAccess, MessageType
 from lti_bridge.domain.policy import Decision
 from lti_bridge.services.launches import record_launch
-from lti_bridge.services.roster import ADVISORY_LABELS, REASON_LABELS, credit_roster
 from lti_bridge.telemetry import log_event
 from lti_bridge.web import csrf, security
 from lti_bridge.web.carryover import TEMPLATE_VALUES as CARRYOVER_VALUES
-from lti_bridge.web.carryover import is_carryover_launch, learner_carryover, roster_carryover
+from lti_bridge.web.carryover import is_carryover_launch, learner_carryover
 from lti_bridge.web.context import public_base_url, services
-from lti_bridge.web.grades import STANDING_LABELS, grades_panel
 from lti_bridge.web.onboarding import is_onboarding_launch, onboarding_launch
+from lti_bridge.web.roster import credit_roster_page
 
 bp = Blueprint("lti", __name__)
 log = logging.getLogger("lti_bridge.launch")
@@ -242,51 +241,6 @@ def _credit_roster(context: LaunchContext, platform_id: int) -> ResponseReturnVa
     """Staff see the section's credit roster: each learner's registration, tuition, onboarding,
     hold, first access and load advice, and whether the gate opens for them now."""
     return credit_roster_page(context, platform_id)
-
-
-def credit_roster_page(
-    context: LaunchContext,
-    platform_id: int,
-    *,
-    grades_handle: str | None = None,
-    notice: str | None = None,
-    problems: dict[str, str] | None = None,
-) -> Response:
-    """The roster page, with the section's final grades and their forms (``web/grades.py``)."""
-    svc = services()
-    with svc.uow() as uow:
-        roster = credit_roster(
-            context,
-            platform_id=platform_id,
-            repository=uow.roster,
-            settings=svc.gate_settings.current(),
-            now=svc.clock(),
-            link_by_email=svc.settings.link_learners_by_email,
-        )
-    panel = grades_panel(
-        context,
-        platform_id,
-        roster.section_sis_id if roster.section else None,
-        handle=grades_handle,
-        notice=notice,
-        problems=problems,
-    )
-    response = make_response(
-        render_template(
-            "lti/roster.html",
-            launch=context,
-            roster=roster,
-            reason_labels=REASON_LABELS,
-            advisory_labels=ADVISORY_LABELS,
-            grades=panel,
-            standing_labels=STANDING_LABELS,
-            carryover=roster_carryover(roster.section_sis_id if roster.section else None),
-            **CARRYOVER_VALUES,
-        )
-    )
-    # Other people's tuition and holds: never kept by a browser or a proxy.
-    response.headers["Cache-Control"] = "no-store"
-    return response
 
 
 def _safe_content_url(context: LaunchContext) -> str | None:

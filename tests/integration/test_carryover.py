@@ -258,7 +258,7 @@ def test_the_learner_and_the_instructor_see_the_report(world: CarryoverWorld) ->
     instructor = world.launch("instructor", "final-exam")
     with world.app.test_request_context("/lti/launch", method="POST"):
         roster = credit_roster_page(instructor, world.platform_id).get_data(as_text=True)
-    assert "<th>Carry-over</th>" in roster
+    assert '<th scope="col">Carry-over</th>' in roster
     assert 'data-carryover="planned"' in roster
     assert "2 carried" in roster and "1 changed" in roster
     assert f'data-outcome="removed">{LAB}' in roster

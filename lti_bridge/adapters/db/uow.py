@@ -21,9 +21,11 @@ from lti_bridge.adapters.db.recent import RecentWrites
 from lti_bridge.adapters.db.roster_repository import SqlAlchemyRosterRepository
 from lti_bridge.adapters.db.sis_repository import SqlAlchemySisRepository
 from lti_bridge.adapters.db.statements import StatementConnections
+from lti_bridge.adapters.db.token_repository import SqlAlchemyTokenRepository
 
 _REPOSITORIES = (
-    "lti", "gate", "roster", "sis", "onboarding", "catalog", "outbox", "grades", "carryover"
+    "lti", "gate", "roster", "sis", "onboarding", "catalog", "outbox", "grades", "carryover",
+    "tokens",
 )
 
 
@@ -117,6 +119,10 @@ class SqlAlchemyUnitOfWork:
     @cached_property
     def carryover(self) -> SqlAlchemyCarryoverRepository:
         return SqlAlchemyCarryoverRepository(self.conn, self._sis_platform_issuer)
+
+    @cached_property
+    def tokens(self) -> SqlAlchemyTokenRepository:
+        return SqlAlchemyTokenRepository(self.conn)
 
     def commit(self) -> None:
         if self._conn is not None:
