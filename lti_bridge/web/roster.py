@@ -35,7 +35,7 @@ from lti_bridge.services.roster import (
 )
 from lti_bridge.web import csrf
 from lti_bridge.web.carryover import TEMPLATE_VALUES as CARRYOVER_VALUES
-from lti_bridge.web.carryover import roster_carryover
+from lti_bridge.web.carryover import roster_carryover, student_carryover
 from lti_bridge.web.context import services
 from lti_bridge.web.grades import (
     CSRF_PURPOSE,
@@ -266,6 +266,8 @@ def learner(handle: str, sis_id: str) -> ResponseReturnValue:
             grades_token=csrf.token_for(CSRF_PURPOSE, handle),
             status_labels=STATUS_LABELS,
             reason_labels=REASON_LABELS,
+            carryover_report=student_carryover(section, sis_id),
+            **CARRYOVER_VALUES,
         )
     )
     response.headers["Cache-Control"] = "no-store"
