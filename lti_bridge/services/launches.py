@@ -31,7 +31,7 @@ def record_launch(
     of restricted content through the credit gate (DOMAIN R1, R9).
 
     The rows a launch names are bookkeeping the next launch rebuilds; the first access to
-    restricted content is a record of consequence, committed durably.
+    restricted content is a record of consequence, committed durably (``commit(durable=True)``).
     """
     with uow:
         learner_id = uow.lti.record_launch(platform_id, launch, now)
@@ -41,4 +41,6 @@ def record_launch(
             decision = decide(facts, settings=gate, now=now)
             if decision.first_access and facts.registration is not None:
                 uow.gate.record_first_access(facts.registration.sis_id, now)
+        # The first access ends the learner's right to drop (R9): it must survive a crash.
+        uow.commit(durable=decision is not None and decision.first_access)
     return LaunchRecord(learner_id, decision)

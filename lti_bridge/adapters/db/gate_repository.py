@@ -207,24 +207,26 @@ _SECTION = (
     .outerjoin(sis_sessions, sis_sessions.c.code == sis_sections.c.session_code)
 )
 
-# The first access is a record of consequence: on PostgreSQL this one statement commits durably
-# although it runs on a statement connection that relaxes its commits. ``set_config(…, true)``
-# lasts to the end of the statement's own transaction, and is evaluated for the row it updates.
+# The first access, written when the unit of work commits. Asked to be durable on PostgreSQL,
+# the one statement waits for the WAL flush although it runs on a statement connection that
+# relaxes its commits: ``set_config(…, true)`` lasts to the end of the statement's own
+# transaction and is evaluated for the row it updates, so durability costs no round trip.
 _FIRST_ACCESS = {
-    dialect: RawStatement(
+    (dialect, durable): RawStatement(
         update(registrations)
         .where(
             registrations.c.sis_id == bindparam("rid"),
             registrations.c.first_restricted_access_at.is_(None),
             *(
                 [func.set_config("synchronous_commit", "on", True) == literal("on")]
-                if dialect == "postgresql"
+                if dialect == "postgresql" and durable
                 else []
             ),
         )
         .values(first_restricted_access_at=bindparam("now"))
     )
     for dialect in ("postgresql", "sqlite")
+    for durable in (False, True)
 }
 
 
@@ -297,6 +299,8 @@ class SqlAlchemyGateRepository:
     def __init__(self, statements: StatementConnections, sis_platform_issuer: str = "") -> None:
         self._statements = statements
         self._sis_platform_issuer = sis_platform_issuer
+        #: First accesses to write when the unit of work commits.
+        self.pending: list[dict[str, Any]] = []
 
     def facts(
         self,
@@ -361,17 +365,22 @@ class SqlAlchemyGateRepository:
         learner = student_learner_state(student, found, section, onboarding_passed=onboarding)
         return GateFacts(learner, section, found.registration, upcoming)
 
-    def record_first_access(self, registration_sis_id: str, now: datetime) -> bool:
-        """Record the first opening of restricted content (DOMAIN R9); later ones change nothing.
+    def record_first_access(self, registration_sis_id: str, now: datetime) -> None:
+        """Record the first opening of restricted content (DOMAIN R9) when the unit of work
+        commits; later ones change nothing (the IS NULL guard keeps a concurrent first access
+        from moving it)."""
+        self.pending.append({"rid": registration_sis_id, "now": now})
 
-        One statement, committed durably at once; the IS NULL guard keeps a concurrent first
-        access from moving it.
-        """
-        with self._statements.connection(write=True) as conn:
-            _, count = _FIRST_ACCESS[self._statements.dialect_name].execute(
-                conn, {"rid": registration_sis_id, "now": now}
-            )
-        return bool(count)
+    def flush(self, *, durable: bool) -> int:
+        """Write what waits for the commit, each as one statement on the thread's statement
+        connection (no transaction, no pool checkout); how many first accesses were new."""
+        written = 0
+        statement = _FIRST_ACCESS[(self._statements.dialect_name, durable)]
+        for params in self.pending:
+            with self._statements.connection(write=True) as conn:
+                written += statement.execute(conn, params)[1]
+        self.pending = []
+        return written
 
 
 _SECTION_BY_ID = RawStatement(_SECTION.where(sis_sections.c.sis_id == bindparam("sis_id")))

@@ -124,9 +124,15 @@ class SqlAlchemyUnitOfWork:
     def tokens(self) -> SqlAlchemyTokenRepository:
         return SqlAlchemyTokenRepository(self.conn)
 
-    def commit(self) -> None:
+    def commit(self, *, durable: bool = False) -> None:
+        """Commit the transaction, then what the repositories keep for the commit (a launch's
+        first access). ``durable``: the use case's records survive a crash once this returns,
+        even where the thread's statement connection relaxes its commits (PostgreSQL's
+        ``synchronous_commit = off`` for launch bookkeeping, ``db/statements.py``)."""
         if self._conn is not None:
             self._conn.commit()
+        if "gate" in self.__dict__ and self.gate.pending:
+            self.gate.flush(durable=durable)
         if "sis" in self.__dict__ and self.sis.pending:
             self._recent.remember(self.sis.pending)
             self.sis.pending = []
