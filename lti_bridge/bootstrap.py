@@ -21,7 +21,7 @@ from lti_bridge.adapters.lti.launch import HardenedMessageLaunch
 from lti_bridge.adapters.lti.platform_keys import PlatformKeyCache
 from lti_bridge.adapters.lti.store import RedisLaunchStore, SharedLaunchStore, SqlLaunchStore
 from lti_bridge.adapters.lti.tool_config import DbToolConf, PlatformRegistrationCache, ToolKeyRing
-from lti_bridge.adapters.platform.ags import AgsClient
+from lti_bridge.adapters.platform.ags import AgsClient, AgsGradebook
 from lti_bridge.adapters.platform.carryover import AgsCarryover, AgsLimiter
 from lti_bridge.adapters.platform.gradebook import (
     AgsSectionGradebook,
@@ -97,6 +97,17 @@ class Services:
             launch,
             link_by_email=self.settings.link_learners_by_email,
             sis_platform_issuer=self.settings.sis_platform_issuer,
+        )
+
+    def launch_gradebook(self, context: LaunchContext) -> AgsGradebook:
+        """The gradebook of a launch's context, through the AGS endpoints and scopes the launch
+        carried (the onboarding check reads it while the learner waits)."""
+        return AgsGradebook(
+            self.ags,
+            self.tool_conf().find(context.issuer, context.client_id),
+            context.ags_lineitems_url,
+            context.ags_scopes,
+            deadline_seconds=self.settings.ags_check_deadline_seconds,
         )
 
     def tool_conf(self) -> DbToolConf:
