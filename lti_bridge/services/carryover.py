@@ -272,7 +272,8 @@ def run_plan(
         if not work.carryover.record_plan(setup, user_id, written, now):
             return SisReply(200, "nothing to do: another relay recorded this plan")
         # A score already queued under its key (an earlier plan) is not queued twice.
-        fresh = [m for m in messages if work.outbox.by_key(m.key) is None]
+        held = work.carryover.known_keys([m.key for m in messages]) if messages else set()
+        fresh = [m for m in messages if m.key not in held]
         if fresh:
             work.outbox.enqueue_many(fresh, now)
         work.commit()

@@ -144,6 +144,10 @@ class CarryoverRepository(Protocol):
         only while the report is queued at ``setup.generation``; False otherwise."""
         ...
 
+    def known_keys(self, keys: Sequence[str]) -> set[str]:
+        """Which of ``keys`` the outbox already holds."""
+        ...
+
     def fail(self, setup: PlanSetup, error: str, now: datetime) -> bool:
         """Mark a queued plan failed for good (fenced like ``record_plan``)."""
         ...

@@ -109,7 +109,8 @@ class Worker:
                 senders=self._senders,
             )
             stats += batch
-            if batch.claimed < self.settings.batch_size or self.stop.is_set():
+            # A plan queues its score posts, due at once: go on while anything was due.
+            if not batch.claimed or self.stop.is_set():
                 break
         return stats
 

@@ -77,6 +77,11 @@ class FakeCarryover:
             self.recorded.append(list(items))
         return self.fence
 
+    outbox: Any = None
+
+    def known_keys(self, keys: list[str]) -> set[str]:
+        return {key for key in keys if key in self.outbox.messages}
+
     def fail(self, s: PlanSetup, error: str, now: datetime) -> bool:
         self.failed.append(error)
         return True
@@ -106,6 +111,9 @@ class FakeUow:
     carryover: FakeCarryover = field(default_factory=FakeCarryover)
     outbox: FakeOutbox = field(default_factory=FakeOutbox)
     commits: int = 0
+
+    def __post_init__(self) -> None:
+        self.carryover.outbox = self.outbox
 
     def __enter__(self) -> Self:
         return self

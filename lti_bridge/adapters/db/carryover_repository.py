@@ -188,8 +188,9 @@ class SqlAlchemyCarryoverRepository:
             returning=None,
         )
 
-    def _fenced(self, setup: PlanSetup, now: datetime, **values: Any) -> bool:
-        result = self.conn.execute(
+    def _fenced(self, setup: PlanSetup, now: datetime, **values: Any) -> int | None:
+        """Update the report while it is queued at the setup's generation; its id, or None."""
+        return self.conn.execute(
             update(carryover_reports)
             .where(
                 carryover_reports.c.section_sis_id == setup.section_sis_id,
@@ -198,8 +199,8 @@ class SqlAlchemyCarryoverRepository:
                 carryover_reports.c.generation == setup.generation,
             )
             .values(updated_at=now, **values)
-        )
-        return result.rowcount == 1
+            .returning(carryover_reports.c.id)
+        ).scalar()
 
     def record_plan(
         self,
@@ -208,7 +209,7 @@ class SqlAlchemyCarryoverRepository:
         items: Sequence[tuple[PlannedItem, str | None]],
         now: datetime,
     ) -> bool:
-        if not self._fenced(
+        report_id = self._fenced(
             setup,
             now,
             status=ReportStatus.PLANNED.value,
@@ -216,15 +217,14 @@ class SqlAlchemyCarryoverRepository:
             error=None,
             platform_id=setup.platform_id,
             learner_sub=learner_sub,
-        ):
+        )
+        if report_id is None:
             return False
-        report_id = self.conn.execute(
-            select(carryover_reports.c.id).where(
-                carryover_reports.c.section_sis_id == setup.section_sis_id,
-                carryover_reports.c.student_sis_id == setup.student_sis_id,
+        if setup.generation > 1:
+            # An earlier planning's items give way to this one's.
+            self.conn.execute(
+                delete(carryover_items).where(carryover_items.c.report_id == report_id)
             )
-        ).scalar_one()
-        self.conn.execute(delete(carryover_items).where(carryover_items.c.report_id == report_id))
         rows = [
             {
                 "report_id": report_id,
@@ -247,11 +247,16 @@ class SqlAlchemyCarryoverRepository:
             self.conn.execute(insert(carryover_items), rows)
         return True
 
+    def known_keys(self, keys: Sequence[str]) -> set[str]:
+        """Which of ``keys`` the outbox already holds (one statement)."""
+        return set(self._states(keys))
+
     def fail(self, setup: PlanSetup, error: str, now: datetime) -> bool:
-        return self._fenced(setup, now, status=ReportStatus.FAILED.value, error=error)
+        return self._fenced(setup, now, status=ReportStatus.FAILED.value, error=error) is not None
 
     def cancel(self, setup: PlanSetup, reason: str, now: datetime) -> bool:
-        return self._fenced(setup, now, status=ReportStatus.CANCELED.value, error=reason)
+        canceled = self._fenced(setup, now, status=ReportStatus.CANCELED.value, error=reason)
+        return canceled is not None
 
     # --- where the gradebooks are -------------------------------------------------------------
 
