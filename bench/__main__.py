@@ -342,10 +342,11 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument(
         "--part",
-        choices=["launches", "relay", "release", "all"],
+        choices=["launches", "relay", "release", "roster", "all"],
         default="launches",
         help="launches (the figures above), relay (grades to the SIS: bench/relay.py), "
-        "release (a 500-learner section's release vs its AGS read: bench/release.py), or all",
+        "release (a 500-learner section's release vs its AGS read: bench/release.py), "
+        "roster (the 5,000-learner credit roster and its CSV: bench/roster.py), or all",
     )
     from bench.relay import add_arguments as add_relay_arguments
     from bench.relay import run_relay_bench
@@ -362,6 +363,12 @@ def main(argv: list[str] | None = None) -> None:
 
         run_release_bench(kinds)
         if args.part == "release":
+            return
+    if args.part in ("roster", "all"):
+        from bench.roster import run_roster_bench
+
+        run_roster_bench(kinds)
+        if args.part == "roster":
             return
     rows = []
     for kind in kinds:
