@@ -391,11 +391,12 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument(
         "--part",
-        choices=["launches", "relay", "release", "carryover", "all"],
+        choices=["launches", "relay", "release", "carryover", "roster", "all"],
         default="launches",
         help="launches (the figures above), relay (grades to the SIS: bench/relay.py), "
         "release (a 500-learner section's release vs its AGS read: bench/release.py), "
-        "carryover (a 2,000-learner upgrade wave vs its floor: bench/carryover.py), or all",
+        "carryover (a 2,000-learner upgrade wave vs its floor: bench/carryover.py), "
+        "roster (the 5,000-learner credit roster and its CSV: bench/roster.py), or all",
     )
     parser.add_argument(
         "--quick", action="store_true", help="carryover: 200 learners instead of 2,000"
@@ -423,6 +424,12 @@ def main(argv: list[str] | None = None) -> None:
 
         run_release_bench(kinds)
         if args.part == "release":
+            return
+    if args.part in ("roster", "all"):
+        from bench.roster import run_roster_bench
+
+        run_roster_bench(kinds)
+        if args.part == "roster":
             return
     rows = []
     for kind in kinds:

@@ -110,6 +110,7 @@ def credit_roster_page(
             # Built once, not per row: url_for costs more than the rest of a row.
             learner_url=url_for("roster.page", handle=handle) + "/learners/" if handle else None,
             reasons_html=reasons_html,
+            status_cells=STATUS_CELLS,
             advice_html=advice_html,
             columns=COLUMNS,
             filters=FILTERS,
@@ -126,6 +127,21 @@ def credit_roster_page(
     # Other people's tuition and holds: never kept by a browser or a proxy.
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+def _status_cell(status: RowStatus) -> Markup:
+    word, icon, todo = STATUS_LABELS[status]
+    cell = Markup(
+        '<td data-label="Status" class="status status-%s"><span class="icon" aria-hidden="true">'
+        "%s</span> %s"
+    ) % (status.value, icon, word)
+    if todo and status is not RowStatus.BLOCKED:
+        cell += Markup('<br><small class="todo">%s</small>') % todo
+    return cell + Markup("</td>")
+
+
+#: Each status's cell, built once: a word, an icon for those who do not see colour, what to do.
+STATUS_CELLS = {status: _status_cell(status) for status in RowStatus}
 
 
 def reasons_html(decision: Decision) -> Markup:
