@@ -205,6 +205,13 @@ def core_env(env: dict[str, str]) -> dict[str, str]:
     return {**env, "PYTHONPATH": path, "LTI_BRIDGE_BENCH_STATEMENTS": "core"}
 
 
+def before_env(env: dict[str, str], checkout: str) -> dict[str, str]:
+    """``env`` for the tool of another checkout (its ``lti_bridge`` package first on the path,
+    ahead of this one's editable install), with this environment's dependencies."""
+    path = os.pathsep.join([checkout, *filter(None, [env.get("PYTHONPATH")])])
+    return {**env, "PYTHONPATH": path}
+
+
 def analyze(url: str) -> None:
     """Give PostgreSQL's planner the statistics a running deployment's tables have.
 
@@ -278,6 +285,13 @@ def bench_database(kind: str, args: argparse.Namespace) -> dict[str, Any]:
                     tools[" (Core)"] = servers.enter_context(
                         lti_bridge_serve(core_env(env), workers=args.workers, args=serve_args)
                     )
+                if args.before:
+                    # Another checkout of the tool (an earlier commit) on the same database.
+                    tools[" (before)"] = servers.enter_context(
+                        lti_bridge_serve(
+                            before_env(env, args.before), workers=args.workers, args=serve_args
+                        )
+                    )
                 for suffix, served in tools.items():
                     launches = prepare_launches(served.url, platform, args.launches)
                     credit = prepare_launches(
@@ -329,7 +343,7 @@ def report(rows: list[dict[str, Any]]) -> str:
                 f"{result.percentile(99) * 1000:>6.1f}   {result.errors:>6}"
                 f"   {result.server_cpu_ms:>22.2f}  {result.database_cpu_ms:>8.2f}"
             )
-        for suffix in ("", " (Core)"):
+        for suffix in ("", " (Core)", " (before)"):
             credit, launch = row.get("for-credit launch" + suffix), row.get("launch" + suffix)
             if not launch or not credit or not launch.throughput:
                 continue
@@ -347,12 +361,13 @@ def report(rows: list[dict[str, Any]]) -> str:
                     f"{row['database']:<11} {'  returning learners only':<36} {ratio:>14.2f}"
                 )
         for name in ("launch", "for-credit launch"):
-            core = row.get(name + " (Core)")
-            if core and core.throughput:
-                lines.append(
-                    f"{row['database']:<11} {name + ': raw / Core':<36} "
-                    f"{row[name].throughput / core.throughput:>14.2f}"
-                )
+            for suffix, label in ((" (Core)", ": raw / Core"), (" (before)", ": after / before")):
+                other = row.get(name + suffix)
+                if other and other.throughput:
+                    lines.append(
+                        f"{row['database']:<11} {name + label:<36} "
+                        f"{row[name].throughput / other.throughput:>14.2f}"
+                    )
         burst = row.get("burst")
         if burst:
             ratio = burst["events_per_second"] / hello.throughput if hello.throughput else 0.0
@@ -368,6 +383,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--db", choices=["sqlite", "postgresql", "both"], default="both")
     parser.add_argument("--launches", type=int, default=3000, help="unique launches per database")
     parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument(
+        "--before",
+        metavar="CHECKOUT",
+        help="also serve the tool of another checkout (e.g. git worktree add /tmp/before "
+        "COMMIT) on the same database, and report after / before in the same run",
+    )
     parser.add_argument(
         "--statements",
         choices=["raw", "both"],
