@@ -142,6 +142,12 @@ def test_rows_are_filtered_searched_and_sorted_by_query_parameters(world: Grades
         "330000003", "learner-nora", "110654321", "110123456"
     ]
     assert found(status="nonsense", sort="nonsense") == found()
+    # No match: one row saying so, spanning every column of the header.
+    page = client.get(f"/lti/roster/{handle}", query_string={"q": "nobody-at-all"}).text
+    header = re.search(r"<thead>(.*?)</thead>", page, re.S)
+    assert header is not None
+    span = re.search(r'<td colspan="(\d+)" id="roster-none">', page)
+    assert span is not None and int(span.group(1)) == header.group(1).count("<th")
     assert client.get("/lti/roster/not-a-handle").status_code in (400, 401, 403)
 
 
