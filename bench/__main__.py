@@ -20,7 +20,7 @@ import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -29,6 +29,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import requests
 from sqlalchemy import create_engine
 
+from bench import wrk
 from bench.databases import fresh_database
 from bench.load import Req, Result, run
 from bench.webhooks import run_burst
@@ -75,7 +76,8 @@ def measured(master_pid: int, requests_: list[Req], args: argparse.Namespace) ->
     """Run the load; attach the server's and the database's CPU milliseconds per answered
     request."""
     server, database = cpu_seconds(master_pid)
-    result = run(requests_, clients=args.clients, time_limit=args.time_limit / ROUNDS)
+    drive = run if args.client == "python" else wrk.run
+    result = drive(requests_, clients=args.clients, time_limit=args.time_limit / ROUNDS)
     server_after, database_after = cpu_seconds(master_pid)
     result.server_cpu_ms = (server_after - server) * 1000 / max(1, result.count)
     result.database_cpu_ms = (database_after - database) * 1000 / max(1, result.count)
@@ -193,6 +195,23 @@ def prepare_launches(
         return list(pool.map(one, range(count)))
 
 
+def core_env(env: dict[str, str]) -> dict[str, str]:
+    """``env`` for a tool whose ``RawStatement``s run through SQLAlchemy Core
+    (``bench/core_statements.py``)."""
+    root = Path(__file__).resolve().parent
+    path = os.pathsep.join(
+        [str(root / "core"), str(root.parent), *filter(None, [env.get("PYTHONPATH")])]
+    )
+    return {**env, "PYTHONPATH": path, "LTI_BRIDGE_BENCH_STATEMENTS": "core"}
+
+
+def before_env(env: dict[str, str], checkout: str) -> dict[str, str]:
+    """``env`` for the tool of another checkout (its ``lti_bridge`` package first on the path,
+    ahead of this one's editable install), with this environment's dependencies."""
+    path = os.pathsep.join([checkout, *filter(None, [env.get("PYTHONPATH")])])
+    return {**env, "PYTHONPATH": path}
+
+
 def analyze(url: str) -> None:
     """Give PostgreSQL's planner the statistics a running deployment's tables have.
 
@@ -253,28 +272,44 @@ def bench_database(kind: str, args: argparse.Namespace) -> dict[str, Any]:
                 "--deployment-id", platform.deployment_id,
             )
             serve_args = ("--no-relay", "--no-access-log", "--threads", str(args.threads))
-            with lti_bridge_serve(env, workers=args.workers, args=serve_args) as tool:
+            with ExitStack() as servers:
+                tool = servers.enter_context(
+                    lti_bridge_serve(env, workers=args.workers, args=serve_args)
+                )
                 admit(tool.url, max(1, args.launches // LAUNCHES_PER_LEARNER))
                 analyze(url)
-                launches = prepare_launches(tool.url, platform, args.launches)
-                credit = prepare_launches(tool.url, platform, args.launches, for_credit=True)
-                # One warm-up launch per worker process so no figure includes start-up work.
-                run(prepare_launches(tool.url, platform, 4), clients=2, processes=1)
-                hellos = [Req("GET", hello + "/hello")] * args.launches
-                rounds = measured_in_rounds(
-                    {
-                        "hello": (hello_pid, hellos),
-                        "launch": (tool.proc.pid, launches),
-                        "for-credit launch": (tool.proc.pid, credit),
-                    },
-                    args,
-                )
+                figures = {"hello": (hello_pid, [Req("GET", hello + "/hello")] * args.launches)}
+                tools = {"": tool}
+                if args.statements == "both":
+                    # The same tool with its hot statements through SQLAlchemy Core (issue 12).
+                    tools[" (Core)"] = servers.enter_context(
+                        lti_bridge_serve(core_env(env), workers=args.workers, args=serve_args)
+                    )
+                if args.before:
+                    # Another checkout of the tool (an earlier commit) on the same database.
+                    tools[" (before)"] = servers.enter_context(
+                        lti_bridge_serve(
+                            before_env(env, args.before), workers=args.workers, args=serve_args
+                        )
+                    )
+                for suffix, served in tools.items():
+                    launches = prepare_launches(served.url, platform, args.launches)
+                    credit = prepare_launches(
+                        served.url, platform, args.launches, for_credit=True
+                    )
+                    # One warm-up launch per worker process so no figure includes start-up work.
+                    run(prepare_launches(served.url, platform, 4), clients=2, processes=1)
+                    figures["launch" + suffix] = (served.proc.pid, launches)
+                    figures["for-credit launch" + suffix] = (served.proc.pid, credit)
+                rounds = measured_in_rounds(figures, args)
     row: dict[str, Any] = {
         "database": kind,
         **{name: Result.combined(parts) for name, parts in rounds.items()},
         # Learners who have opened the exam before: no first access to record (DOMAIN R9).
         "returning": {
-            name: Result.combined(rounds[name][1:]) for name in ("launch", "for-credit launch")
+            name: Result.combined(parts[1:])
+            for name, parts in rounds.items()
+            if name != "hello"
         },
     }
     if args.burst_events:
@@ -289,40 +324,55 @@ def bench_database(kind: str, args: argparse.Namespace) -> dict[str, Any]:
     return row
 
 
-FIGURES = ("hello", "launch", "for-credit launch")
 
 
 def report(rows: list[dict[str, Any]]) -> str:
     lines = [
         "",
-        "database    figure                     ratio to hello   p99 ms   errors"
-        "   CPU ms/request: server  database",
+        "database    figure                               ratio to hello   requests/s"
+        "   p99 ms   errors   CPU ms/request: server  database",
     ]
     for row in rows:
         hello: Result = row["hello"]
-        for name in FIGURES:
+        for name in [name for name in row if isinstance(row[name], Result)]:
             result: Result = row[name]
             ratio = result.throughput / hello.throughput if hello.throughput else 0.0
             lines.append(
-                f"{row['database']:<11} {name + ' throughput':<26} {ratio:>14.2f}   "
+                f"{row['database']:<11} {name + ' throughput':<36} {ratio:>14.2f}   "
+                f"{result.throughput:>10.0f}   "
                 f"{result.percentile(99) * 1000:>6.1f}   {result.errors:>6}"
                 f"   {result.server_cpu_ms:>22.2f}  {result.database_cpu_ms:>8.2f}"
             )
-        credit, launch = row["for-credit launch"], row["launch"]
-        if launch.throughput:
+        for suffix in ("", " (Core)", " (before)"):
+            credit, launch = row.get("for-credit launch" + suffix), row.get("launch" + suffix)
+            if not launch or not credit or not launch.throughput:
+                continue
             lines.append(
-                f"{row['database']:<11} {'for-credit / open launch':<26} "
+                f"{row['database']:<11} {'for-credit / open launch' + suffix:<36} "
                 f"{credit.throughput / launch.throughput:>14.2f}"
             )
-        returning = row["returning"]
-        if returning["launch"].throughput:
-            ratio = returning["for-credit launch"].throughput / returning["launch"].throughput
-            lines.append(f"{row['database']:<11} {'  returning learners only':<26} {ratio:>14.2f}")
+            returning = row["returning"]
+            if returning["launch" + suffix].throughput:
+                ratio = (
+                    returning["for-credit launch" + suffix].throughput
+                    / returning["launch" + suffix].throughput
+                )
+                lines.append(
+                    f"{row['database']:<11} {'  returning learners only':<36} {ratio:>14.2f}"
+                )
+        for name in ("launch", "for-credit launch"):
+            for suffix, label in ((" (Core)", ": raw / Core"), (" (before)", ": after / before")):
+                other = row.get(name + suffix)
+                if other and other.throughput:
+                    lines.append(
+                        f"{row['database']:<11} {name + label:<36} "
+                        f"{row[name].throughput / other.throughput:>14.2f}"
+                    )
         burst = row.get("burst")
         if burst:
             ratio = burst["events_per_second"] / hello.throughput if hello.throughput else 0.0
             lines.append(
-                f"{row['database']:<11} {'webhook burst events/s':<26} {ratio:>14.2f}   "
+                f"{row['database']:<11} {'webhook burst events/s':<36} {ratio:>14.2f}   "
                 f"{burst['p99_ms']:>6.1f}   {'none lost' if burst['correct'] else 'WRONG STATE'}"
             )
     return "\n".join(lines)
@@ -333,6 +383,26 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--db", choices=["sqlite", "postgresql", "both"], default="both")
     parser.add_argument("--launches", type=int, default=3000, help="unique launches per database")
     parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument(
+        "--before",
+        metavar="CHECKOUT",
+        help="also serve the tool of another checkout (e.g. git worktree add /tmp/before "
+        "COMMIT) on the same database, and report after / before in the same run",
+    )
+    parser.add_argument(
+        "--statements",
+        choices=["raw", "both"],
+        default="raw",
+        help="both: also serve the tool with its hot statements through SQLAlchemy Core "
+        "(bench/core_statements.py) and report the two side by side, in the same run",
+    )
+    parser.add_argument(
+        "--client",
+        choices=["wrk", "python"],
+        default=os.environ.get("LTI_BRIDGE_BENCH_CLIENT", "wrk"),
+        help="load generator: wrk (default; Debian's package) or the slower Python client, "
+        "which saturates before a bare Flask app does",
+    )
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=1, help="gunicorn threads per worker")
     parser.add_argument("--time-limit", type=float, default=60.0, help="seconds per figure")
@@ -342,11 +412,12 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument(
         "--part",
-        choices=["launches", "relay", "release", "carryover", "all"],
+        choices=["launches", "relay", "release", "carryover", "roster", "all"],
         default="launches",
         help="launches (the figures above), relay (grades to the SIS: bench/relay.py), "
         "release (a 500-learner section's release vs its AGS read: bench/release.py), "
-        "carryover (a 2,000-learner upgrade wave vs its floor: bench/carryover.py), or all",
+        "carryover (a 2,000-learner upgrade wave vs its floor: bench/carryover.py), "
+        "roster (the 5,000-learner credit roster and its CSV: bench/roster.py), or all",
     )
     parser.add_argument(
         "--quick", action="store_true", help="carryover: 200 learners instead of 2,000"
@@ -357,6 +428,8 @@ def main(argv: list[str] | None = None) -> None:
     add_relay_arguments(parser)
     args = parser.parse_args(argv)
     kinds = ["sqlite", "postgresql"] if args.db == "both" else [args.db]
+    if args.part in ("launches", "all") and args.client == "wrk" and not wrk.available():
+        parser.error("the load generator is wrk: apt-get install wrk (or --client python)")
     if args.part in ("relay", "all"):
         run_relay_bench(args, kinds)
         if args.part == "relay":
@@ -372,6 +445,12 @@ def main(argv: list[str] | None = None) -> None:
 
         run_release_bench(kinds)
         if args.part == "release":
+            return
+    if args.part in ("roster", "all"):
+        from bench.roster import run_roster_bench
+
+        run_roster_bench(kinds)
+        if args.part == "roster":
             return
     rows = []
     for kind in kinds:
@@ -397,7 +476,8 @@ def main(argv: list[str] | None = None) -> None:
                             "server_cpu_ms": row[name].server_cpu_ms,
                             "database_cpu_ms": row[name].database_cpu_ms,
                         }
-                        for name in FIGURES
+                        for name in row
+                        if isinstance(row[name], Result)
                     },
                     "for-credit / open launch, returning learners": (
                         row["returning"]["for-credit launch"].throughput

@@ -12,7 +12,7 @@ import multiprocessing
 import statistics
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 
@@ -33,6 +33,13 @@ class Result:
     statuses: dict[int, int]
     server_cpu_ms: float = 0.0
     database_cpu_ms: float = 0.0
+    socket_errors: int = 0
+    # Requests the load generator lost or never sent before the run ended (wrk, see
+    # bench/wrk.py): not measured, and not counted as the server's errors.
+    unanswered: int = 0
+    # Latency percentiles (seconds) when the load generator reports them rather than each
+    # latency (wrk does).
+    percentiles: dict[int, float] = field(default_factory=dict)
 
     @property
     def throughput(self) -> float:
@@ -40,7 +47,11 @@ class Result:
 
     def percentile(self, p: float) -> float:
         if not self.latencies:
-            return 0.0
+            if not self.percentiles:
+                return 0.0
+            # The nearest reported percentile at or above ``p``.
+            above = [q for q in sorted(self.percentiles) if q >= p]
+            return self.percentiles[above[0] if above else max(self.percentiles)]
         ordered = sorted(self.latencies)
         return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
 
@@ -52,6 +63,11 @@ class Result:
             for status, n in part.statuses.items():
                 statuses[status] = statuses.get(status, 0) + n
         count = sum(part.count for part in parts)
+        percentiles = {
+            # Of rounds of about the same size, the worst round's figure: an upper bound.
+            q: max(part.percentiles.get(q, 0.0) for part in parts)
+            for q in {q for part in parts for q in part.percentiles}
+        }
         return cls(
             count=count,
             errors=sum(part.errors for part in parts),
@@ -61,14 +77,20 @@ class Result:
             server_cpu_ms=sum(part.server_cpu_ms * part.count for part in parts) / max(1, count),
             database_cpu_ms=sum(part.database_cpu_ms * part.count for part in parts)
             / max(1, count),
+            socket_errors=sum(part.socket_errors for part in parts),
+            unanswered=sum(part.unanswered for part in parts),
+            percentiles=percentiles,
         )
 
     def summary(self) -> str:
-        med = statistics.median(self.latencies) * 1000 if self.latencies else 0.0
+        med = self.percentile(50) * 1000
+        if self.latencies:
+            med = statistics.median(self.latencies) * 1000
         return (
             f"{self.count} requests in {self.seconds:.2f}s = {self.throughput:.0f}/s; "
             f"p50 {med:.1f} ms, p99 {self.percentile(99) * 1000:.1f} ms; errors {self.errors}; "
             f"statuses {dict(sorted(self.statuses.items()))}"
+            + (f"; unanswered {self.unanswered}" if self.unanswered else "")
         )
 
 

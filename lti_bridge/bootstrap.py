@@ -6,26 +6,33 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
+from typing import Any
 
 import requests
 from sqlalchemy import Engine
 
-from lti_bridge.adapters.db.companion import Companion
 from lti_bridge.adapters.db.engine import database_problem, make_engine
-from lti_bridge.adapters.db.gate_repository import CatalogGateSettings, facts_companion
+from lti_bridge.adapters.db.gate_repository import CatalogGateSettings, facts_read_ahead
+from lti_bridge.adapters.db.read_ahead import ReadAhead
 from lti_bridge.adapters.db.recent import RecentWrites
 from lti_bridge.adapters.db.statements import StatementConnections
 from lti_bridge.adapters.db.uow import SqlAlchemyUnitOfWork
+from lti_bridge.adapters.lti.launch import HardenedMessageLaunch
 from lti_bridge.adapters.lti.platform_keys import PlatformKeyCache
 from lti_bridge.adapters.lti.store import RedisLaunchStore, SharedLaunchStore, SqlLaunchStore
-from lti_bridge.adapters.lti.tool_config import DbToolConf, RegistrationCache, ToolKeyRing
-from lti_bridge.adapters.platform.ags import AgsClient
+from lti_bridge.adapters.lti.tool_config import DbToolConf, PlatformRegistrationCache, ToolKeyRing
+from lti_bridge.adapters.platform.ags import AgsClient, AgsGradebook
 from lti_bridge.adapters.platform.carryover import (
     AgsCarryover,
     AgsLimiter,
     EnvironmentOnceSession,
 )
-from lti_bridge.adapters.platform.gradebook import AgsSectionGradebook, PlatformCourseGradebook
+from lti_bridge.adapters.platform.gradebook import (
+    AgsSectionGradebook,
+    PlatformCourseGradebook,
+    PlatformReader,
+)
+from lti_bridge.adapters.platform.nrps import NrpsMembership
 from lti_bridge.adapters.sis.oneroster import OneRosterGradebook
 from lti_bridge.config import Settings
 from lti_bridge.domain.carryover import AGS_SCORE, CARRYOVER_PLAN
@@ -50,7 +57,7 @@ class Services:
     store: SharedLaunchStore
     key_cache: PlatformKeyCache
     keyring: ToolKeyRing
-    registrations: RegistrationCache
+    platform_registrations: PlatformRegistrationCache
     ags: AgsClient
     gate_settings: CatalogGateSettings
     statements: StatementConnections
@@ -58,6 +65,7 @@ class Services:
     gradebook: OneRosterGradebook | None = None
     recent_writes: RecentWrites = field(default_factory=RecentWrites)
     clock: Callable[[], datetime] = field(default=utc_now)
+    _membership: NrpsMembership | None = field(default=None, repr=False)
 
     def uow(self) -> SqlAlchemyUnitOfWork:
         return SqlAlchemyUnitOfWork(
@@ -68,17 +76,57 @@ class Services:
         """None when the database answers; else the name of its error (``/readyz``, ``/``)."""
         return database_problem(self.engine)
 
-    def gate_companion(self, platform_id: int, launch: LaunchContext) -> Companion | None:
-        """The credit gate's read, for a launch's state consume to carry."""
-        return facts_companion(
+    def message_launch(
+        self, request: Any, session: Any, cookies: Any, *, storage_proof: str | None
+    ) -> HardenedMessageLaunch:
+        """The launch message of a request (pylti1p3's request, session and cookie services)."""
+        return HardenedMessageLaunch(
+            request,
+            self.tool_conf(),
+            session,
+            cookies,
+            store=self.store,
+            key_cache=self.key_cache,
+            # The process's session: pylti1p3 otherwise builds a requests.Session per launch.
+            requests_session=self.http,
+            leeway=self.settings.jwt_leeway_seconds,
+            storage_proof=storage_proof,
+            # The credit gate's read rides with the state consume (one round trip for both).
+            read_ahead=self._gate_read_ahead,
+        )
+
+    def _gate_read_ahead(self, platform_id: int, launch: LaunchContext) -> ReadAhead | None:
+        return facts_read_ahead(
             platform_id,
             launch,
             link_by_email=self.settings.link_learners_by_email,
             sis_platform_issuer=self.settings.sis_platform_issuer,
         )
 
+    def launch_gradebook(self, context: LaunchContext) -> AgsGradebook:
+        """The gradebook of a launch's context, through the AGS endpoints and scopes the launch
+        carried (the onboarding check reads it while the learner waits)."""
+        return AgsGradebook(
+            self.ags,
+            self.tool_conf().find(context.issuer, context.client_id),
+            context.ags_lineitems_url,
+            context.ags_scopes,
+            deadline_seconds=self.settings.ags_check_deadline_seconds,
+        )
+
     def tool_conf(self) -> DbToolConf:
-        return DbToolConf(self.keyring, self.registrations)
+        return DbToolConf(self.keyring, self.platform_registrations)
+
+    def course_membership(self) -> NrpsMembership:
+        """The platform's course membership (NRPS), cached briefly per context, one per process."""
+        if self._membership is None:
+            conf = self.tool_conf()
+            self._membership = NrpsMembership(
+                PlatformReader(self.ags, self.http, self.settings.http_timeout_seconds),
+                lambda issuer, client_id: conf.find_registration_by_params(issuer, client_id),
+                ttl_seconds=self.settings.roster_membership_ttl_seconds,
+            )
+        return self._membership
 
     def course_gradebook(self) -> PlatformCourseGradebook:
         """A for-credit course's whole gradebook, read through AGS (final grades)."""
@@ -192,7 +240,7 @@ def build_services(settings: Settings, *, clock: Callable[[], datetime] = utc_no
         store=store,
         key_cache=key_cache,
         keyring=keyring,
-        registrations=RegistrationCache(engine),
+        platform_registrations=PlatformRegistrationCache(engine),
         ags=AgsClient(http, settings.http_timeout_seconds, keyring.signing_key, clock),
         gate_settings=CatalogGateSettings(
             engine,

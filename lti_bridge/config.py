@@ -67,6 +67,8 @@ class Settings:
     # How long a launch waits for a platform's key set fetch before it is told to retry (503).
     platform_jwks_max_wait_seconds: float = 3.0
     link_learners_by_email: bool = False
+    # How long the roster keeps a context's platform membership (NRPS) before reading it again.
+    roster_membership_ttl_seconds: float = 60.0
     # The issuer of the platform the SIS's platform_user_ids (and emails, for linking) refer to,
     # where an event does not name one itself. Empty: such ids match no launch at all.
     sis_platform_issuer: str = ""

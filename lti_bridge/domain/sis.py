@@ -84,7 +84,10 @@ class SessionInfo:
 
 
 @dataclass(frozen=True)
-class SectionInfo:
+class SisSection:
+    """A section as the SIS names it in an event (the catalog's view of it is
+    ``policy.SectionInfo``)."""
+
     sis_id: str
     course_code: str
     credit_hours: int
@@ -94,7 +97,7 @@ class SectionInfo:
 class RegistrationSnapshot:
     sis_id: str
     status: RegistrationStatus
-    section: SectionInfo
+    section: SisSection
     session: SessionInfo
     enrolled_at: datetime | None = None
 

@@ -35,15 +35,14 @@ class GateRepository(Protocol):
         launch: LaunchContext,
         *,
         link_by_email: bool,
-        prefetched: object | None = None,
     ) -> GateFacts:
         """The facts for the learner the launch names, in at most one round trip when they are
-        registered in the section: none when ``prefetched`` holds them."""
+        registered in the section (none where the adapter read them with the launch's state)."""
         ...
 
-    def record_first_access(self, registration_sis_id: str, now: datetime) -> bool:
-        """Record the first opening of the registration's restricted content, committed durably
-        at once (no unit-of-work commit needed); False when one was recorded before."""
+    def record_first_access(self, registration_sis_id: str, now: datetime) -> None:
+        """Record the first opening of the registration's restricted content when the unit of
+        work commits; a later one changes nothing (DOMAIN R9)."""
         ...
 
 

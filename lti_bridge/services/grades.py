@@ -481,3 +481,47 @@ def mark_incomplete(
         )
         uow.commit()
     return adjustment
+
+
+def send_again(
+    section_sis_id: str,
+    registration_sis_id: str,
+    version: int,
+    *,
+    uow: GradesUnitOfWork,
+    now: datetime,
+    actor: str,
+) -> OutboxEntry:
+    """Queue a rejected or dead submission to be sent again, the same id and body (CONTRACT §5),
+    recorded in the audit trail with who and when."""
+    with uow:
+        submissions = uow.grades.submissions(section_sis_id).get(registration_sis_id, [])
+        submission = next((s for s in submissions if s.version == version), None)
+        if submission is None:
+            raise NotFoundError(
+                f"no submission v{version} of {registration_sis_id} in {section_sis_id}",
+                public_message="There is no such grade submission in this section.",
+            )
+        entry = uow.outbox.by_key(submission.sourced_id)
+        if entry is None or entry.state.value not in ("rejected", "dead"):
+            state = entry.state.value if entry is not None else "not queued"
+            raise ValidationError(
+                f"submission {submission.sourced_id} is {state}",
+                public_message=f"Only a rejected or failed submission can be sent again; "
+                f"this one is {state}.",
+            )
+        queued = uow.outbox.retry(entry.id, now)
+        uow.grades.audit(
+            section_sis_id,
+            AuditRecord(
+                registration_sis_id,
+                "send_again",
+                submission.letter,
+                None,
+                actor,
+                now,
+                detail={"version": version, "outbox_id": entry.id, "was": entry.state.value},
+            ),
+        )
+        uow.commit()
+    return queued

@@ -26,23 +26,21 @@ def record_launch(
     now: datetime,
     gate: GateSettings | None = None,
     link_by_email: bool = False,
-    prefetched: object | None = None,
 ) -> LaunchRecord:
     """Record the learner, context and resource link a launch names, and pass a learner's launch
     of restricted content through the credit gate (DOMAIN R1, R9).
 
     The rows a launch names are bookkeeping the next launch rebuilds; the first access to
-    restricted content is a record of consequence, committed durably. ``prefetched`` is what the
-    launch read ahead for the gate, if anything; the gate uses it only if read for this learner.
+    restricted content is a record of consequence, committed durably (``commit(durable=True)``).
     """
     with uow:
         learner_id = uow.lti.record_launch(platform_id, launch, now)
         decision = None
         if gate is not None and launch.access is LinkAccess.FOR_CREDIT and not launch.is_staff:
-            facts = uow.gate.facts(
-                platform_id, launch, link_by_email=link_by_email, prefetched=prefetched
-            )
+            facts = uow.gate.facts(platform_id, launch, link_by_email=link_by_email)
             decision = decide(facts, settings=gate, now=now)
             if decision.first_access and facts.registration is not None:
                 uow.gate.record_first_access(facts.registration.sis_id, now)
+        # The first access ends the learner's right to drop (R9): it must survive a crash.
+        uow.commit(durable=decision is not None and decision.first_access)
     return LaunchRecord(learner_id, decision)

@@ -35,6 +35,10 @@ class UnitOfWork(Protocol):
     A database failure leaves the ``with`` as ``ConcurrentWriteError`` (another transaction
     took the same key first: the same request again settles it) or ``StorageUnavailableError``
     (the database did not answer), never as a driver's or SQLAlchemy's exception.
+
+    ``commit(durable=True)``: what the use case wrote is a record of consequence that must
+    survive a crash once ``commit`` returns; without it the adapter may relax durability for
+    bookkeeping a later request rebuilds anyway.
     """
 
     lti: LtiRepository
@@ -54,4 +58,4 @@ class UnitOfWork(Protocol):
         tb: TracebackType | None,
     ) -> None: ...
 
-    def commit(self) -> None: ...
+    def commit(self, *, durable: bool = False) -> None: ...

@@ -9,8 +9,8 @@ from lti_bridge.domain.sis import (
     Delivery,
     DeliveryOutcome,
     RegistrationSnapshot,
-    SectionInfo,
     SessionInfo,
+    SisSection,
     StudentRef,
     TuitionSnapshot,
 )
@@ -44,7 +44,7 @@ class SisRepository(Protocol):
         """Create the student, or fill in the email and platform user id it now carries."""
         ...
 
-    def save_offering(self, section: SectionInfo, session: SessionInfo) -> None: ...
+    def save_offering(self, section: SisSection, session: SessionInfo) -> None: ...
 
     def save_hold(
         self, student: StudentRef, active: bool, reason: str | None, sequence: int, now: datetime

@@ -1,4 +1,5 @@
-"""The Flask application factory."""
+"""The web layer: ``create_app`` builds the Flask application (``web/app.py``) with the command
+line's commands on it too, so ``flask --app lti_bridge.web …`` offers what ``lti-bridge`` does."""
 
 from __future__ import annotations
 
@@ -7,45 +8,15 @@ from typing import Any
 
 from flask import Flask
 
-from lti_bridge import telemetry
-from lti_bridge.bootstrap import Services, build_services
-from lti_bridge.config import ensure_secret_key, load_settings
-from lti_bridge.services.outbox import outbox_depth
-from lti_bridge.web.sessions import NoSessionInterface
+from lti_bridge.bootstrap import Services
+from lti_bridge.web import app as _app
+from lti_bridge.web import cli
 
 
 def create_app(
     test_config: Mapping[str, Any] | None = None, *, services: Services | None = None
 ) -> Flask:
     """Build the app: defaults, then ``LTI_BRIDGE_*`` environment, then ``test_config``."""
-    settings = ensure_secret_key(load_settings(overrides=test_config))
-    app = Flask(__name__)
-    app.config.update(
-        SECRET_KEY=settings.secret_key,
-        MAX_CONTENT_LENGTH=1024 * 1024,
-    )
-    app.session_interface = NoSessionInterface()
-    telemetry.configure_logging(settings.log_format, settings.log_level)
-    svc = app.extensions["lti_bridge"] = services or build_services(settings)
-    # /metrics reads the outbox's depth when it is scraped (one process, one app).
-    telemetry.register_outbox_probe(lambda: outbox_depth(uow=svc.uow(), now=svc.clock()))
-
-    from lti_bridge.web import cli, errors, health, home, lti, metrics, register, security
-
+    app = _app.create_app(test_config, services=services)
     cli.register_commands(app)
-    errors.register(app)
-    security.register(app)
-    app.register_blueprint(health.bp)
-    app.register_blueprint(home.bp)
-    app.register_blueprint(metrics.bp)
-    app.register_blueprint(lti.bp)
-
-    from lti_bridge.web import webhooks
-
-    app.register_blueprint(webhooks.bp)
-    app.register_blueprint(register.bp)
-
-    from lti_bridge.web import grades
-
-    app.register_blueprint(grades.bp)
     return app

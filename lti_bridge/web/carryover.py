@@ -56,6 +56,16 @@ def roster_carryover(section_sis_id: str | None) -> dict[str, Report]:
     return {report.student_sis_id: report for report in found}
 
 
+def student_carryover(section_sis_id: str, student_sis_id: str) -> Report | None:
+    """One student's report in the section, for their history on the roster (None if none)."""
+    svc = services()
+    try:
+        found = reports(section_sis_id, uow=svc.uow(), student_sis_id=student_sis_id)
+    except LtiBridgeError:
+        return None
+    return found[0] if found else None
+
+
 #: What the carry-over templates read besides the reports.
 TEMPLATE_VALUES = {
     "carryover_outcome_text": OUTCOME_TEXT,

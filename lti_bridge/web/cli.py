@@ -15,20 +15,18 @@ from flask import Flask
 from flask.cli import FlaskGroup
 
 from lti_bridge.adapters.db import engine as db_engine
-from lti_bridge.adapters.lti import keys as tool_keys
 from lti_bridge.adapters.sis import sender
 from lti_bridge.config import ConfigError
 from lti_bridge.domain.errors import LtiBridgeError
 from lti_bridge.domain.model import PlatformRegistration
 from lti_bridge.services import platforms as platform_service
+from lti_bridge.web.app import create_app
 from lti_bridge.web.carryover_cli import carryover as carryover_commands
 from lti_bridge.web.context import services
 from lti_bridge.web.grades_cli import register as register_grade_commands
 
 
 def _app_factory() -> Flask:
-    from lti_bridge.web import create_app
-
     return create_app()
 
 
@@ -115,8 +113,7 @@ def db_upgrade(revision: str) -> None:
     """Create or migrate the schema (Alembic)."""
     svc = services()
     db_engine.upgrade(svc.engine, revision)
-    with svc.engine.begin() as conn:
-        key = tool_keys.ensure_key(conn, svc.clock())
+    key = svc.keyring.signing_key()
     click.echo(
         f"database {svc.engine.url.render_as_string(hide_password=True)} at revision "
         f"{db_engine.current_revision(svc.engine)}; signing key {key.kid}"
@@ -285,10 +282,7 @@ def keys() -> None:
 @keys.command("list")
 def keys_list() -> None:
     """List the tool's keys: which one signs, which are published."""
-    svc = services()
-    with svc.engine.connect() as conn:
-        found = tool_keys.list_keys(conn)
-        signing = tool_keys.signing_key(conn)
+    found, signing = services().keyring.all_keys()
     if not found:
         click.echo("no keys yet; run: lti-bridge db upgrade")
     for key in found:
@@ -303,9 +297,7 @@ def keys_list() -> None:
 @keys.command("rotate")
 def keys_rotate() -> None:
     """Create a new signing key; the previous one stays published until retired."""
-    svc = services()
-    with svc.engine.begin() as conn:
-        key = tool_keys.generate_key(conn, svc.clock())
+    key = services().keyring.rotate()
     click.echo(
         f"new signing key {key.kid}; retire the old one later with: lti-bridge keys retire KID"
     )
@@ -315,9 +307,7 @@ def keys_rotate() -> None:
 @click.argument("kid")
 def keys_retire(kid: str) -> None:
     """Stop publishing and using key KID."""
-    svc = services()
-    with svc.engine.begin() as conn:
-        outcome = tool_keys.retire_key(conn, kid, svc.clock())
+    outcome = services().keyring.retire(kid)
     if outcome == "unknown":
         fail(f"no key {kid}; see: lti-bridge keys list")
     if outcome == "last key":
@@ -424,6 +414,59 @@ def outbox_retry(entry_id: int) -> None:
     svc = services()
     entry = retry_outbox(entry_id, uow=svc.uow(), now=svc.clock())
     click.echo(f"outbox {entry.id} ({entry.key}) queued again; the relay sends it next round")
+
+
+# --- tokens -------------------------------------------------------------------------------------
+
+
+@cli.group()
+def tokens() -> None:
+    """Operator tokens for the roster API (GET /api/v1/sections/{sis_id}/roster)."""
+
+
+@tokens.command("create")
+@click.option("--name", required=True, help="A name to know the token by (who or what uses it).")
+@click.option(
+    "--section", "sections", multiple=True, metavar="SIS_ID",
+    help="A section the token may read; repeat for several. Without it: every section.",
+)
+def tokens_create(name: str, sections: tuple[str, ...]) -> None:
+    """Create a token and print it once: only its hash is kept."""
+    from lti_bridge.services.api_tokens import create_token
+
+    svc = services()
+    token = create_token(name, sections, uow=svc.uow(), now=svc.clock())
+    scope = ", ".join(sections) if sections else "every section"
+    click.echo(token)
+    click.echo(
+        f"token {name!r} for {scope}: keep it now, it cannot be shown again", err=True
+    )
+
+
+@tokens.command("revoke")
+@click.argument("name")
+def tokens_revoke(name: str) -> None:
+    """Revoke the token NAME: it is refused (401) from now on."""
+    from lti_bridge.services.api_tokens import revoke_token
+
+    svc = services()
+    revoke_token(name, uow=svc.uow(), now=svc.clock())
+    click.echo(f"token {name!r} revoked")
+
+
+@tokens.command("list")
+def tokens_list() -> None:
+    """List the tokens: name, sections, created, last used, revoked."""
+    from lti_bridge.services.api_tokens import list_tokens
+
+    for t in list_tokens(uow=services().uow()):
+        sections = ",".join(t.sections) if t.sections is not None else "*"
+        used = f"{t.last_used_at:%Y-%m-%dT%H:%M:%SZ}" if t.last_used_at else "never"
+        revoked = f"\trevoked {t.revoked_at:%Y-%m-%dT%H:%M:%SZ}" if t.revoked_at else ""
+        click.echo(
+            f"{t.name}\tsections={sections}\tcreated {t.created_at:%Y-%m-%dT%H:%M:%SZ}"
+            f"\tlast used {used}{revoked}"
+        )
 
 
 # --- grades -------------------------------------------------------------------------------------

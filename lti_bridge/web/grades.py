@@ -74,7 +74,9 @@ def actor_of(context: LaunchContext) -> str:
     return f"{context.display_name} ({context.user_sub}@{context.issuer})"
 
 
-def _remember(context: LaunchContext, platform_id: int, section_sis_id: str) -> str:
+def remember_launch(context: LaunchContext, platform_id: int, section_sis_id: str) -> str:
+    """Keep a staff launch for an hour under a new unguessable handle (the roster's forms and
+    links act on it)."""
     handle = secrets.token_urlsafe(24)
     launch = dataclasses.asdict(context)
     services().store.set_value(
@@ -85,7 +87,8 @@ def _remember(context: LaunchContext, platform_id: int, section_sis_id: str) -> 
     return handle
 
 
-def _recall(handle: str) -> tuple[LaunchContext, int, str]:
+def recall_launch(handle: str) -> tuple[LaunchContext, int, str]:
+    """The staff launch, platform and section kept under ``handle``; LaunchError when gone."""
     stored = services().store.get_value(HANDLE_PREFIX + handle) if handle else None
     if not stored:
         raise LaunchError(
@@ -115,7 +118,7 @@ def grades_panel(
     if not section_sis_id:
         return None
     svc = services()
-    handle = handle or _remember(context, platform_id, section_sis_id)
+    handle = handle or remember_launch(context, platform_id, section_sis_id)
     panel = GradesPanel(
         handle, csrf.token_for(CSRF_PURPOSE, handle), notice=notice, problems=problems or {}
     )
@@ -146,7 +149,7 @@ def _roster(
     problems: dict[str, str] | None = None,
     status: int = 200,
 ) -> ResponseReturnValue:
-    from lti_bridge.web.lti import credit_roster_page
+    from lti_bridge.web.roster import credit_roster_page
 
     page = credit_roster_page(
         context, platform_id, grades_handle=handle, notice=notice, problems=problems
@@ -161,7 +164,7 @@ def _form(name: str) -> str:
 def _checked() -> tuple[LaunchContext, int, str, str]:
     handle = _form("handle")
     csrf.check(CSRF_PURPOSE, handle, _form("csrf_token"))
-    context, platform_id, section = _recall(handle)
+    context, platform_id, section = recall_launch(handle)
     return context, platform_id, section, handle
 
 
@@ -251,3 +254,29 @@ def adjust() -> ResponseReturnValue:
     log.info("grade %s section=%s registration=%s by=%s", action, section, registration,
              context.user_sub)
     return _roster(context, platform_id, handle, notice=f"Saved for {registration}.")
+
+
+@bp.post("/lti/grades/send-again")
+def send_again() -> ResponseReturnValue:
+    """Send a rejected or dead submission again (same id and body), recorded with who and when."""
+    context, platform_id, section, handle = _checked()
+    svc = services()
+    registration = _form("registration")
+    try:
+        version = int(_form("version"))
+        grade_service.send_again(
+            section, registration, version, uow=svc.uow(), now=svc.clock(),
+            actor=actor_of(context),
+        )
+    except ValueError:
+        return _roster(context, platform_id, handle, status=422,
+                       problems={"send_again": "Choose the submission to send again."})
+    except (ValidationError, NotFoundError) as exc:
+        return _roster(context, platform_id, handle, status=422,
+                       problems={"send_again": exc.public_message})
+    log.info("grade sent again section=%s registration=%s version=%s by=%s", section,
+             registration, version, context.user_sub)
+    return _roster(
+        context, platform_id, handle,
+        notice=f"Version {version} of {registration}'s grade is queued to be sent again.",
+    )

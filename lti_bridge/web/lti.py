@@ -15,11 +15,9 @@ from pylti1p3.contrib.flask.redirect import FlaskRedirect
 
 from lti_bridge import telemetry
 from lti_bridge.adapters.lti import deep_linking
-from lti_bridge.adapters.lti import keys as tool_keys
 from lti_bridge.adapters.lti.claims import launch_context_from_claims
 from lti_bridge.adapters.lti.launch import (
     STORAGE_KEY_PREFIX,
-    HardenedMessageLaunch,
     HardenedOIDCLogin,
     PlatformStorageCheck,
     origin_of,
@@ -29,14 +27,13 @@ from lti_bridge.domain.errors import LaunchError, LtiBridgeError, ValidationErro
 from lti_bridge.domain.model import LaunchContext, LinkAccess, MessageType
 from lti_bridge.domain.policy import Decision
 from lti_bridge.services.launches import record_launch
-from lti_bridge.services.roster import ADVISORY_LABELS, REASON_LABELS, credit_roster
 from lti_bridge.telemetry import log_event
 from lti_bridge.web import csrf, security
 from lti_bridge.web.carryover import TEMPLATE_VALUES as CARRYOVER_VALUES
-from lti_bridge.web.carryover import is_carryover_launch, learner_carryover, roster_carryover
+from lti_bridge.web.carryover import is_carryover_launch, learner_carryover
 from lti_bridge.web.context import public_base_url, services
-from lti_bridge.web.grades import STANDING_LABELS, grades_panel
 from lti_bridge.web.onboarding import is_onboarding_launch, onboarding_launch
+from lti_bridge.web.roster import credit_roster_page
 
 bp = Blueprint("lti", __name__)
 log = logging.getLogger("lti_bridge.launch")
@@ -194,19 +191,11 @@ def _log_launch(seen: dict[str, Any], outcome: str, started: float, error: str =
 def _launch(seen: dict[str, Any]) -> ResponseReturnValue:
     svc = services()
     lti_request = _lti_request()
-    message = HardenedMessageLaunch(
+    message = svc.message_launch(
         lti_request,
-        svc.tool_conf(),
         FlaskSessionService(lti_request),
         PartitionedCookieService(lti_request),
-        store=svc.store,
-        key_cache=svc.key_cache,
-        # The process's session: pylti1p3 otherwise builds a requests.Session per launch.
-        requests_session=svc.http,
-        leeway=svc.settings.jwt_leeway_seconds,
         storage_proof=request.form.get("lti_storage_proof") or None,
-        # The credit gate's read rides with the state consume (one round trip for both).
-        companion=svc.gate_companion,
     )
     try:
         message.validate()
@@ -228,7 +217,6 @@ def _launch(seen: dict[str, Any]) -> ResponseReturnValue:
         now=svc.clock(),
         gate=svc.gate_settings.current(),
         link_by_email=svc.settings.link_learners_by_email,
-        prefetched=message.prefetched,
     )
     decision = recorded.decision
     seen["decision"] = decision
@@ -253,51 +241,6 @@ def _credit_roster(context: LaunchContext, platform_id: int) -> ResponseReturnVa
     """Staff see the section's credit roster: each learner's registration, tuition, onboarding,
     hold, first access and load advice, and whether the gate opens for them now."""
     return credit_roster_page(context, platform_id)
-
-
-def credit_roster_page(
-    context: LaunchContext,
-    platform_id: int,
-    *,
-    grades_handle: str | None = None,
-    notice: str | None = None,
-    problems: dict[str, str] | None = None,
-) -> Response:
-    """The roster page, with the section's final grades and their forms (``web/grades.py``)."""
-    svc = services()
-    with svc.uow() as uow:
-        roster = credit_roster(
-            context,
-            platform_id=platform_id,
-            repository=uow.roster,
-            settings=svc.gate_settings.current(),
-            now=svc.clock(),
-            link_by_email=svc.settings.link_learners_by_email,
-        )
-    panel = grades_panel(
-        context,
-        platform_id,
-        roster.section_sis_id if roster.section else None,
-        handle=grades_handle,
-        notice=notice,
-        problems=problems,
-    )
-    response = make_response(
-        render_template(
-            "lti/roster.html",
-            launch=context,
-            roster=roster,
-            reason_labels=REASON_LABELS,
-            advisory_labels=ADVISORY_LABELS,
-            grades=panel,
-            standing_labels=STANDING_LABELS,
-            carryover=roster_carryover(roster.section_sis_id if roster.section else None),
-            **CARRYOVER_VALUES,
-        )
-    )
-    # Other people's tuition and holds: never kept by a browser or a proxy.
-    response.headers["Cache-Control"] = "no-store"
-    return response
 
 
 def _safe_content_url(context: LaunchContext) -> str | None:
@@ -387,10 +330,6 @@ def deep_link_response() -> ResponseReturnValue:
 @bp.get("/lti/jwks")
 @bp.get("/.well-known/jwks.json")
 def jwks() -> ResponseReturnValue:
-    svc = services()
-    svc.keyring.signing_key()  # a new installation gets its first key on first use
-    with svc.engine.connect() as conn:
-        document = tool_keys.published_jwks(conn)
-    response = jsonify(document)
+    response = jsonify(services().keyring.published_jwks())
     response.headers["Cache-Control"] = "public, max-age=300"
     return response

@@ -7,7 +7,7 @@ import logging
 from flask import render_template
 from flask.typing import ResponseReturnValue
 
-from lti_bridge.adapters.platform.ags import AgsError, AgsGradebook
+from lti_bridge.adapters.platform.ags import AgsError
 from lti_bridge.domain.errors import LtiBridgeError
 from lti_bridge.domain.model import LaunchContext
 from lti_bridge.services.carryover import arm_for_learner
@@ -28,13 +28,7 @@ def is_onboarding_launch(context: LaunchContext) -> bool:
 def onboarding_launch(context: LaunchContext, platform_id: int) -> ResponseReturnValue:
     """Read the learner's onboarding results from the platform, record a pass, show the verdict."""
     svc = services()
-    gradebook = AgsGradebook(
-        svc.ags,
-        svc.tool_conf().find(context.issuer, context.client_id),
-        context.ags_lineitems_url,
-        context.ags_scopes,
-        deadline_seconds=svc.settings.ags_check_deadline_seconds,
-    )
+    gradebook = svc.launch_gradebook(context)
     try:
         check = check_onboarding(
             platform_id=platform_id,

@@ -22,10 +22,10 @@ from lti_bridge.domain.sis import (
     HoldInfo,
     RegistrationSnapshot,
     RegistrationStatus,
-    SectionInfo,
     SessionInfo,
     SisEvent,
     SisEventType,
+    SisSection,
     StudentRef,
     TuitionSnapshot,
     TuitionStatus,
@@ -119,8 +119,8 @@ class SectionSchema(_Lenient):
     credit_hours = fields.Integer(strict=True, required=True, validate=Range(min=0, max=60))
 
     @post_load
-    def _make(self, data: dict[str, Any], **_kwargs: Any) -> SectionInfo:
-        return SectionInfo(**data)
+    def _make(self, data: dict[str, Any], **_kwargs: Any) -> SisSection:
+        return SisSection(**data)
 
 
 class RegistrationSchema(_Lenient):

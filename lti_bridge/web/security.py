@@ -52,7 +52,7 @@ def allow_framing_by(origin: str) -> None:
 
 def _secure_headers(response: Response) -> Response:
     svc = services()
-    ancestors = svc.registrations.frame_origins() | set(svc.settings.frame_ancestors)
+    ancestors = svc.platform_registrations.frame_origins() | set(svc.settings.frame_ancestors)
     if g.get("frame_origin"):
         ancestors = ancestors | {g.frame_origin}
     ancestors = sorted(ancestors)

@@ -29,6 +29,7 @@ from lti1p3platform.oidc_login import OIDCLoginAbstract
 from lti1p3platform.registration import Registration
 
 from tests.devplatform.ags import register_ags_routes
+from tests.devplatform.nrps import register_nrps_routes
 
 ROLE = "http://purl.imsglobal.org/vocab/lis/v2/membership#"
 STORAGE_FRAME = "post_message_forwarding"
@@ -206,6 +207,15 @@ class DevPlatform:
         self.ags_cache_tokens = False
         self.ags_max_in_flight_seen = 0
         self.ags_throttled = 0
+        # NRPS (tests/devplatform/nrps.py): the people are the members, less the hidden ones,
+        # plus members who never launch; paged, the next link's rel quoted or not.
+        self.nrps_extra: list[Person] = []
+        self.nrps_hidden: set[str] = set()
+        self.nrps_page_size = 2
+        self.nrps_honours_limit = False
+        self.nrps_quote_rel = True
+        self.nrps_faults: list[tuple[int, dict[str, str], str]] = []
+        self.nrps_requests = 0
         self._lock = threading.Lock()
         self.storage: dict[str, str] = {}
         self.storage_log: list[str] = []
@@ -392,4 +402,5 @@ class DevPlatform:
             return "\n".join(platform.storage_log), 200, {"Content-Type": "text/plain"}
 
         register_ags_routes(app, platform)
+        register_nrps_routes(app, platform)
         return app

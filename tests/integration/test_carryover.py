@@ -11,6 +11,7 @@ from flask import Flask
 
 from lti_bridge.domain.carryover import Outcome, ReportStatus
 from lti_bridge.services import carryover as carryover_service
+from lti_bridge.web.grades import remember_launch
 from lti_bridge.web.lti import _learner_view, credit_roster_page
 from lti_bridge.web.onboarding import onboarding_launch
 from tests.fixtures.carryover_world import (
@@ -258,7 +259,15 @@ def test_the_learner_and_the_instructor_see_the_report(world: CarryoverWorld) ->
     instructor = world.launch("instructor", "final-exam")
     with world.app.test_request_context("/lti/launch", method="POST"):
         roster = credit_roster_page(instructor, world.platform_id).get_data(as_text=True)
-    assert "<th>Carry-over</th>" in roster
+    assert '<th scope="col">Carry-over</th>' in roster
     assert 'data-carryover="planned"' in roster
     assert "2 carried" in roster and "1 changed" in roster
     assert f'data-outcome="removed">{LAB}' in roster
+
+    # The learner's history on the roster lists the same decisions.
+    with world.app.test_request_context("/lti/launch", method="POST"):
+        handle = remember_launch(instructor, world.platform_id, SECTION)
+    history = world.app.test_client().get(f"/lti/roster/{handle}/learners/{STUDENT}")
+    assert history.status_code == 200
+    assert 'id="learner-carryover" data-carryover="planned"' in history.text
+    assert f'<tr data-outcome="changed"><td>{QUIZ2}</td>' in history.text

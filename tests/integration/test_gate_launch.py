@@ -5,6 +5,7 @@ SIS facts arrive the way they do in production: signed webhooks (``standardwebho
 
 from __future__ import annotations
 
+import threading
 from collections import namedtuple
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -13,8 +14,7 @@ from typing import Any
 import pytest
 from sqlalchemy import event, literal_column, select
 
-from lti_bridge.adapters.db.companion import Prefetched
-from lti_bridge.adapters.db.gate_repository import SqlAlchemyGateRepository, facts_companion
+from lti_bridge.adapters.db.gate_repository import SqlAlchemyGateRepository, facts_read_ahead
 from lti_bridge.adapters.db.raw import RawStatement
 from lti_bridge.adapters.db.tables import registrations
 from lti_bridge.adapters.lti.claims import launch_context_from_claims
@@ -321,21 +321,33 @@ def test_rows_read_ahead_are_used_only_for_the_learner_they_were_read_for(
         return launch_context_from_claims(platform.claims(login, custom=dict(EXAM), **claims))
 
     mine, stranger = launch(), launch(sub="learner-2", lis=REMOVE)
-    companion = facts_companion(platform_id, mine, link_by_email=False)
-    assert companion is not None
-    assert facts_companion(platform_id, launch(role="Instructor"), link_by_email=False) is None
+    read = facts_read_ahead(platform_id, mine, link_by_email=False)
+    assert read is not None
+    assert facts_read_ahead(platform_id, launch(role="Instructor"), link_by_email=False) is None
     # Rows no database holds: whether the gate used them shows in its facts.
-    columns = companion.build(select(literal_column("1").label("a")).subquery()).selected_columns
+    columns = read.build(select(literal_column("1").label("a")).subquery()).selected_columns
     row = namedtuple("Row", columns.keys())(**{  # type: ignore[misc]
         **{key: None for key in columns.keys()}, "student_sis_id": "read-ahead"
     })
-    ahead = Prefetched(companion, [row])
+    held = svc.statements.read_ahead
     gate = SqlAlchemyGateRepository(svc.statements)
 
-    assert gate.facts(platform_id, mine, link_by_email=False, prefetched=ahead).learner \
-        .student_sis_id == "read-ahead"
+    held.keep(read, [row])
+    assert gate.facts(platform_id, mine, link_by_email=False).learner.student_sis_id \
+        == "read-ahead"
+    # Taken once: the next launch reads for itself.
+    assert gate.facts(platform_id, mine, link_by_email=False).learner.student_sis_id is None
     # Another learner, or the same one read another way, is read afresh: unknown to the SIS.
-    assert gate.facts(platform_id, stranger, link_by_email=False, prefetched=ahead).learner \
-        .student_sis_id is None
-    assert gate.facts(platform_id, mine, link_by_email=True, prefetched=ahead).learner \
-        .student_sis_id is None
+    held.keep(read, [row])
+    assert gate.facts(platform_id, stranger, link_by_email=False).learner.student_sis_id is None
+    held.keep(read, [row])
+    assert gate.facts(platform_id, mine, link_by_email=True).learner.student_sis_id is None
+    # Rows read on another thread are not this thread's.
+    held.keep(read, [row])
+    seen: list[Any] = []
+    worker = threading.Thread(
+        target=lambda: seen.append(gate.facts(platform_id, mine, link_by_email=False))
+    )
+    worker.start()
+    worker.join(10)
+    assert seen[0].learner.student_sis_id is None

@@ -442,3 +442,59 @@ def test_a_release_that_lost_a_race_says_so_and_changed_nothing(
         as_text=True
     )
     assert outbox_rows(world) == []
+
+
+def test_a_rejected_submission_is_sent_again_from_the_roster_and_the_learners_history(
+    world: GradesWorld, oneroster: Any
+) -> None:
+    import random
+
+    import requests as http
+
+    from lti_bridge.adapters.sis.oneroster import OneRosterGradebook
+    from lti_bridge.services.relay import relay_once
+
+    svc = world.svc
+    release(world)
+    oneroster.script(result_sourced_id("reg-ben", 1), "400")
+    sis = OneRosterGradebook(
+        http.Session(), base_url=oneroster.url, token_url=oneroster.token_url,
+        client_id=oneroster.state.client_id, client_secret=oneroster.state.client_secret,
+        timeout=2.0, clock=svc.clock,
+    )
+    relay_once(uow=svc.uow, gradebook=sis, clock=svc.clock, rng=random.Random(0))
+    html = roster_page(world, world.launch("instructor"))
+    form = html.split('data-send-again="reg-ben"', 1)[0].rsplit("<form", 1)[1]
+    fields = dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)"', form))
+    assert fields["registration"] == "reg-ben" and fields["version"] == "1"
+    assert 'data-send-again="reg-ada"' not in html  # accepted: nothing to send again
+    client = world.app.test_client()
+
+    # The learner's history: SIS events, submissions with their state, the same action.
+    handle = fields["handle"]
+    history = client.get(f"/lti/roster/{handle}/learners/110654321")
+    assert history.status_code == 200 and history.headers["Cache-Control"] == "no-store"
+    page = history.get_data(as_text=True)
+    assert 'data-event="enrollment.registered"' in page
+    assert 'data-version="1" data-state="rejected"' in page and "injected 400" in page
+    # Only this section's learners: another student's or an unknown id is not found.
+    assert client.get(f"/lti/roster/{handle}/learners/999999999").status_code == 404
+
+    forged = client.post("/lti/grades/send-again", data=fields | {"csrf_token": "forged"})
+    assert forged.status_code in (400, 403)
+    answer = client.post("/lti/grades/send-again", data=fields)
+
+    assert answer.status_code == 200
+    assert "queued to be sent again" in answer.get_data(as_text=True)
+    ben = [r for r in outbox_rows(world) if r.registration_sis_id == "reg-ben"]
+    assert [(r.state, r.attempts) for r in ben] == [("queued", 0)]
+    with svc.engine.connect() as conn:
+        audit = conn.execute(
+            select(grade_audit).where(grade_audit.c.action == "send_again")
+        ).all()
+    assert [(a.registration_sis_id, a.detail["version"]) for a in audit] == [("reg-ben", 1)]
+    assert "Grace" in audit[0].actor and audit[0].at is not None
+    again = client.post("/lti/grades/send-again", data=fields)
+    assert again.status_code == 422 and "this one is queued" in again.get_data(as_text=True)
+    later = client.get(f"/lti/roster/{handle}/learners/110654321").get_data(as_text=True)
+    assert "send_again" in later

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import bindparam, select
 
-from lti_bridge.adapters.db.companion import Companion
+from lti_bridge.adapters.db.read_ahead import ReadAhead
 from lti_bridge.adapters.db.statements import StatementConnections
 from lti_bridge.adapters.db.tables import lti_store
 from lti_bridge.adapters.lti.store import RedisLaunchStore, SqlLaunchStore
@@ -70,39 +70,42 @@ def test_redis_store_consumes_once():
     assert store.get_value("login-test-redis") == {"nonce": "n4"}
     assert store.consume("login-test-redis") == {"nonce": "n4"}
     assert store.consume("login-test-redis") is None
-    # A read cannot ride with a Redis GETDEL: the caller is told to read it itself.
+    # A read cannot ride with a Redis GETDEL: the consume is all it does.
     store.set_value("login-test-redis", {"nonce": "n5"}, exp=60)
-    companion = Companion(name="other-key", build=_other_key, params={"other_key": "x"})
-    assert store.consume_with("login-test-redis", companion) == ({"nonce": "n5"}, None)
-    assert store.consume_with("login-test-redis", companion) == (None, None)
+    read = ReadAhead(name="other-key", build=_other_key, params={"other_key": "x"})
+    assert store.consume_reading("login-test-redis", read) == {"nonce": "n5"}
+    assert store.consume_reading("login-test-redis", read) is None
     client.close()
 
 
 def _other_key(anchor):
-    """A companion read: another key's value, by a parameter of the read's own."""
+    """A read ahead: another key's value, by a parameter of the read's own."""
     return select(lti_store.c.value.label("other")).select_from(
         anchor.outerjoin(lti_store, lti_store.c.key == bindparam("other_key"))
     )
 
 
-def test_a_companion_read_rides_with_the_consume_on_postgresql_only(engine):
-    store = SqlLaunchStore(engine, Clock(), StatementConnections(engine))
+def test_a_read_ahead_rides_with_the_consume_on_postgresql_only(engine):
+    statements = StatementConnections(engine)
+    store = SqlLaunchStore(engine, Clock(), statements)
     store.set_value("login-d", {"nonce": "n4"}, exp=60)
     store.set_value("login-e", {"nonce": "n5"}, exp=60)
     # The read names the row as stored (the store prefixes its keys).
     other_key = store._prepare_key("login-e")
-    companion = Companion(name="other-key", build=_other_key, params={"other_key": other_key})
+    read = ReadAhead(name="other-key", build=_other_key, params={"other_key": other_key})
 
-    value, prefetched = store.consume_with("login-d", companion)
+    value = store.consume_reading("login-d", read)
 
     assert value == {"nonce": "n4"}
+    rows = statements.read_ahead.take(read)
     if engine.dialect.name == "postgresql":
-        assert prefetched is not None and prefetched.companion is companion
-        assert [row.other for row in prefetched.rows] == [{"nonce": "n5"}]
+        assert rows is not None and [row.other for row in rows] == [{"nonce": "n5"}]
     else:
-        # SQLite cannot put a DELETE … RETURNING in a WITH clause: the caller reads itself.
-        assert prefetched is None
-    # Still single use, and an unknown key reads nothing alongside.
-    assert store.consume_with("login-d", companion) == (None, None)
+        # SQLite cannot put a DELETE … RETURNING in a WITH clause: the reader reads itself.
+        assert rows is None
+    # Still single use, and an unknown key reads nothing alongside (nor leaves rows behind).
+    statements.read_ahead.keep(read, ["stale"])
+    assert store.consume_reading("login-d", read) is None
+    assert statements.read_ahead.take(read) is None
     assert store.consume("login-d") is None
     assert store.get_value("login-e") == {"nonce": "n5"}

@@ -15,10 +15,10 @@ from lti_bridge.domain.sis import (
     HoldInfo,
     RegistrationSnapshot,
     RegistrationStatus,
-    SectionInfo,
     SessionInfo,
     SisEvent,
     SisEventType,
+    SisSection,
     StudentRef,
     TuitionSnapshot,
     TuitionStatus,
@@ -34,7 +34,7 @@ SESSION = SessionInfo(
     datetime(2024, 1, 1, 16, tzinfo=UTC),
     datetime(2024, 2, 23, 23, 59, 59, tzinfo=UTC),
 )
-SECTION = SectionInfo("DTSA5509-100-2024S1", "DTSA 5509", 3)
+SECTION = SisSection("DTSA5509-100-2024S1", "DTSA 5509", 3)
 
 
 @dataclass
@@ -44,7 +44,7 @@ class FakeSisRepository:
         default_factory=dict
     )
     students: dict[str, dict[str, Any]] = field(default_factory=dict)
-    offerings: list[tuple[SectionInfo, SessionInfo]] = field(default_factory=list)
+    offerings: list[tuple[SisSection, SessionInfo]] = field(default_factory=list)
 
     def add_delivery(self, delivery: Delivery) -> bool:
         if delivery.webhook_id in self.deliveries:

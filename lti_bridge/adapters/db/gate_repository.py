@@ -1,6 +1,6 @@
 """The credit gate's reads: one query from the launching learner to their SIS registrations.
 
-On PostgreSQL the query rides in the launch's state consume (``facts_companion``); elsewhere, or
+On PostgreSQL the query rides in the launch's state consume (``facts_read_ahead``); elsewhere, or
 when what was read ahead was not for this learner, it runs on its own.
 
 Isolation: everything starts from the launch's own identity: the ``learners`` row of its
@@ -13,9 +13,8 @@ platform's context (CONTRACT §3).
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from functools import lru_cache, partial
 from typing import Any, TypeVar
@@ -38,8 +37,8 @@ from sqlalchemy import (
 )
 
 from lti_bridge.adapters.db.catalog_repository import ANY_PLATFORM, section_for_context
-from lti_bridge.adapters.db.companion import Companion, Prefetched
 from lti_bridge.adapters.db.raw import RawStatement
+from lti_bridge.adapters.db.read_ahead import ReadAhead
 from lti_bridge.adapters.db.statements import StatementConnections
 from lti_bridge.adapters.db.tables import (
     catalog_settings,
@@ -50,16 +49,23 @@ from lti_bridge.adapters.db.tables import (
     sis_sessions,
     sis_students,
 )
+from lti_bridge.adapters.expiring import Expiring
 from lti_bridge.domain.model import LaunchContext, LinkAccess
 from lti_bridge.domain.policy import (
     GateSettings,
-    LearnerState,
-    RegistrationState,
     RegistrationStatus,
     SectionInfo,
     SessionWindow,
+    TuitionStatus,
     default_window,
 )
+from lti_bridge.domain.student import (
+    CourseRegistration,
+    SectionView,
+    StudentRecord,
+    the_student,
+)
+from lti_bridge.domain.student import learner_state as student_learner_state
 from lti_bridge.services.gate import GateFacts
 
 _T = TypeVar("_T")
@@ -163,7 +169,7 @@ _FACTS = {by_email: RawStatement(build(_ANCHOR)) for by_email, build in _BUILD.i
 def _identity(platform_id: int, launch: LaunchContext, sis_platform_issuer: str) -> dict[str, Any]:
     # Who the launch says the learner is. The gate reads by these values rather than through
     # the ``learners`` row, which the launch's own upsert sets to the same values: so the read
-    # need not wait for the upsert, and can ride with the state consume (``facts_companion``).
+    # need not wait for the upsert, and can ride with the state consume (``facts_read_ahead``).
     return {
         "platform_id": platform_id,
         "issuer": launch.issuer,
@@ -175,20 +181,20 @@ def _identity(platform_id: int, launch: LaunchContext, sis_platform_issuer: str)
     }
 
 
-def facts_companion(
+def facts_read_ahead(
     platform_id: int,
     launch: LaunchContext,
     *,
     link_by_email: bool,
     sis_platform_issuer: str = "",
-) -> Companion | None:
+) -> ReadAhead | None:
     """The gate's read for a learner's launch of restricted content, to ride with the consume.
 
     None for a launch the gate does not see (open content, staff).
     """
     if launch.access is not LinkAccess.FOR_CREDIT or launch.is_staff:
         return None
-    return Companion(
+    return ReadAhead(
         name=("gate-facts", link_by_email),
         build=_BUILD[link_by_email],
         params=_identity(platform_id, launch, sis_platform_issuer),
@@ -201,24 +207,26 @@ _SECTION = (
     .outerjoin(sis_sessions, sis_sessions.c.code == sis_sections.c.session_code)
 )
 
-# The first access is a record of consequence: on PostgreSQL this one statement commits durably
-# although it runs on a statement connection that relaxes its commits. ``set_config(…, true)``
-# lasts to the end of the statement's own transaction, and is evaluated for the row it updates.
+# The first access, written when the unit of work commits. Asked to be durable on PostgreSQL,
+# the one statement waits for the WAL flush although it runs on a statement connection that
+# relaxes its commits: ``set_config(…, true)`` lasts to the end of the statement's own
+# transaction and is evaluated for the row it updates, so durability costs no round trip.
 _FIRST_ACCESS = {
-    dialect: RawStatement(
+    (dialect, durable): RawStatement(
         update(registrations)
         .where(
             registrations.c.sis_id == bindparam("rid"),
             registrations.c.first_restricted_access_at.is_(None),
             *(
                 [func.set_config("synchronous_commit", "on", True) == literal("on")]
-                if dialect == "postgresql"
+                if dialect == "postgresql" and durable
                 else []
             ),
         )
         .values(first_restricted_access_at=bindparam("now"))
     )
     for dialect in ("postgresql", "sqlite")
+    for durable in (False, True)
 }
 
 
@@ -291,6 +299,8 @@ class SqlAlchemyGateRepository:
     def __init__(self, statements: StatementConnections, sis_platform_issuer: str = "") -> None:
         self._statements = statements
         self._sis_platform_issuer = sis_platform_issuer
+        #: First accesses to write when the unit of work commits.
+        self.pending: list[dict[str, Any]] = []
 
     def facts(
         self,
@@ -298,21 +308,19 @@ class SqlAlchemyGateRepository:
         launch: LaunchContext,
         *,
         link_by_email: bool,
-        prefetched: object | None = None,
     ) -> GateFacts:
         """Everything a decision needs: rows read with the state consume when they were read
         for this launch's learner, else one statement (two more on the refusal path) on the
         thread's statement connection: no transaction, no write lock, no pool checkout.
         """
-        rows: Sequence[Any]
-        if isinstance(prefetched, Prefetched) and prefetched.companion == facts_companion(
+        read = facts_read_ahead(
             platform_id,
             launch,
             link_by_email=link_by_email,
             sis_platform_issuer=self._sis_platform_issuer,
-        ):
-            rows = prefetched.rows
-        else:
+        )
+        rows = self._statements.read_ahead.take(read) if read is not None else None
+        if rows is None:
             identity = _identity(platform_id, launch, self._sis_platform_issuer)
             rows = self._read(partial(_FACTS[link_by_email].rows, params=identity))
         return self._facts(rows, launch)
@@ -322,15 +330,17 @@ class SqlAlchemyGateRepository:
             return statement(conn)
 
     def _facts(self, rows: Sequence[Any], launch: LaunchContext) -> GateFacts:
-        student_rows = _best_student(rows, launch)
-        first = rows[0] if rows else None
-        onboarding = bool(
-            first is not None
-            and (
-                first.learner_onboarding_passed_at is not None
-                or any(r.onboarding_passed_at is not None for r in student_rows)
-            )
+        # Rows reach here only by a match the query allowed on this launch's platform.
+        student = the_student(
+            student_records(rows),
+            person_sourcedid=launch.person_sourcedid,
+            user_sub=launch.user_sub,
         )
+        first = rows[0] if rows else None
+        # Onboarding passed in the SIS, or read from this platform's gradebook (R2).
+        onboarding = bool(
+            first is not None and first.learner_onboarding_passed_at is not None
+        ) or bool(student is not None and student.onboarding_passed)
         # The LIS claim names the section only where the catalog lets this platform name it.
         claimed = launch.sis_section_id
         if claimed and first is not None and not honours_section(
@@ -344,7 +354,7 @@ class SqlAlchemyGateRepository:
             if launch.context_id
             else None
         )
-        found = registrations_of(student_rows, section_id)
+        found = student.seen_from(section_id) if student is not None else SectionView()
         section = found.section
         upcoming: tuple[SessionWindow, ...] = ()
         if section is None and section_id:
@@ -352,20 +362,25 @@ class SqlAlchemyGateRepository:
             section = self._read(partial(section_by_id, sis_id=section_id))
             if section is not None and found.registration is None:
                 upcoming = self._read(partial(_sessions_offering, course_code=section.course_code))
-        learner = learner_state(student_rows, found, section, onboarding_passed=onboarding)
+        learner = student_learner_state(student, found, section, onboarding_passed=onboarding)
         return GateFacts(learner, section, found.registration, upcoming)
 
-    def record_first_access(self, registration_sis_id: str, now: datetime) -> bool:
-        """Record the first opening of restricted content (DOMAIN R9); later ones change nothing.
+    def record_first_access(self, registration_sis_id: str, now: datetime) -> None:
+        """Record the first opening of restricted content (DOMAIN R9) when the unit of work
+        commits; later ones change nothing (the IS NULL guard keeps a concurrent first access
+        from moving it)."""
+        self.pending.append({"rid": registration_sis_id, "now": now})
 
-        One statement, committed durably at once; the IS NULL guard keeps a concurrent first
-        access from moving it.
-        """
-        with self._statements.connection(write=True) as conn:
-            _, count = _FIRST_ACCESS[self._statements.dialect_name].execute(
-                conn, {"rid": registration_sis_id, "now": now}
-            )
-        return bool(count)
+    def flush(self, *, durable: bool) -> int:
+        """Write what waits for the commit, each as one statement on the thread's statement
+        connection (no transaction, no pool checkout); how many first accesses were new."""
+        written = 0
+        statement = _FIRST_ACCESS[(self._statements.dialect_name, durable)]
+        for params in self.pending:
+            with self._statements.connection(write=True) as conn:
+                written += statement.execute(conn, params)[1]
+        self.pending = []
+        return written
 
 
 _SECTION_BY_ID = RawStatement(_SECTION.where(sis_sections.c.sis_id == bindparam("sis_id")))
@@ -388,86 +403,45 @@ def _sessions_offering(conn: Connection, course_code: str) -> tuple[SessionWindo
     return tuple(w for w in windows.values() if w is not None)
 
 
-@dataclass(frozen=True)
-class StudentRegistrations:
-    """One student's registrations as the policy needs them, seen from one section."""
-
-    #: The registration in the section, if any.
-    registration: RegistrationState | None
-    #: The section, when the registration's row carried it.
-    section: SectionInfo | None
-    #: Other active registrations as (session code, course code) (R14, R15).
-    others: tuple[tuple[str, str], ...]
-    #: Start dates of the sessions of every active registration.
-    starts: tuple[date, ...]
-
-
-def registrations_of(rows: Sequence[Any], section_id: str | None) -> StudentRegistrations:
-    """Read one student's rows (registrations joined to sections and sessions; a registration
-    may repeat) as seen from the section ``section_id``."""
-    registration: RegistrationState | None = None
-    section: SectionInfo | None = None
-    others: list[tuple[str, str]] = []
-    starts: list[date] = []
-    seen: set[str] = set()
+def student_records(rows: Sequence[Any]) -> list[StudentRecord]:
+    """Rows of ``STUDENT_COLUMNS`` (one per registration, students in any order) as one
+    ``StudentRecord`` per student, in the order the students first appear."""
+    by_student: dict[str, list[Any]] = {}
     for row in rows:
-        if row.registration_sis_id is None or row.registration_sis_id in seen:
-            continue
-        seen.add(row.registration_sis_id)
-        if row.section_sis_id == section_id:
-            registration = RegistrationState(
-                row.registration_sis_id,
-                row.status,
-                row.tuition_status,
-                _aware(row.enrolled_at),
-                _aware(row.first_restricted_access_at),
-            )
-            if row.course_code is not None and section_id is not None:
-                section = _section(row, section_id)
-        elif row.status == RegistrationStatus.REGISTERED and row.session_code:
-            others.append((row.session_code, row.course_code))
-        if row.status == RegistrationStatus.REGISTERED and row.starts_on is not None:
-            starts.append(row.starts_on)
-    return StudentRegistrations(registration, section, tuple(others), tuple(starts))
+        if row.student_sis_id is not None:
+            by_student.setdefault(row.student_sis_id, []).append(row)
+    return [_record(group) for group in by_student.values()]
 
 
-def learner_state(
-    student_rows: Sequence[Any],
-    found: StudentRegistrations,
-    section: SectionInfo | None,
-    *,
-    onboarding_passed: bool,
-) -> LearnerState:
-    """The policy's view of one student: SIS record, holds, onboarding and other courses."""
-    own_start = section.session.starts_on if section and section.session else None
-    earlier = [d for d in found.starts if own_start is None or d < own_start]
-    student = student_rows[0] if student_rows else None
-    return LearnerState(
-        student_sis_id=student.student_sis_id if student is not None else None,
-        onboarding_passed=onboarding_passed,
-        hold_active=bool(student is not None and student.hold_active),
-        hold_reason=student.hold_reason if student is not None else None,
-        other_registrations=found.others,
-        first_session_starts_on=min(earlier) if earlier else None,
+def _record(rows: Sequence[Any]) -> StudentRecord:
+    first = rows[0]
+    return StudentRecord(
+        sis_id=first.student_sis_id,
+        platform_user_id=first.platform_user_id,
+        hold_active=bool(first.hold_active),
+        hold_reason=first.hold_reason,
+        onboarding_passed=any(r.onboarding_passed_at is not None for r in rows),
+        registrations=tuple(_course(r) for r in rows if r.registration_sis_id is not None),
     )
 
 
-def _best_student(rows: Sequence[Any], launch: LaunchContext) -> list[Any]:
-    """Rows of the one student the learner is: SIS id first, then platform id, then email."""
-    matched = [r for r in rows if r.student_sis_id is not None]
-    if not matched:
-        return []
-
-    def rank(row: Any) -> int:
-        # Rows reach here only by a match the query allowed on this launch's platform.
-        if launch.person_sourcedid and row.student_sis_id == launch.person_sourcedid:
-            return 0
-        if row.platform_user_id and row.platform_user_id == launch.user_sub:
-            return 1
-        return 2
-
-    best = min(matched, key=rank).student_sis_id
-    return [r for r in matched if r.student_sis_id == best]
+def _course(row: Any) -> CourseRegistration:
+    return CourseRegistration(
+        sis_id=row.registration_sis_id,
+        section_sis_id=row.section_sis_id,
+        status=RegistrationStatus(row.status),
+        tuition_status=TuitionStatus(row.tuition_status),
+        enrolled_at=_aware(row.enrolled_at),
+        first_restricted_access_at=_aware(row.first_restricted_access_at),
+        course_code=row.course_code,
+        session_code=row.session_code,
+        starts_on=row.starts_on,
+        section=(
+            _section(row, row.section_sis_id)
+            if row.course_code is not None and row.section_sis_id is not None
+            else None
+        ),
+    )
 
 
 class CatalogGateSettings:
@@ -480,22 +454,17 @@ class CatalogGateSettings:
     def __init__(self, engine: Engine, defaults: GateSettings, ttl: float = 30.0) -> None:
         self._engine = engine
         self._defaults = defaults
-        self._ttl = ttl
-        self._value = defaults
-        self._loaded_at = -1e18
+        self._value = Expiring(self._read, ttl)
 
     def current(self) -> GateSettings:
-        now = time.monotonic()
-        if now - self._loaded_at > self._ttl:
-            with self._engine.connect() as conn:
-                document = conn.execute(
-                    select(catalog_settings.c.document)
-                    .order_by(catalog_settings.c.id.desc())
-                    .limit(1)
-                ).scalar()
-            self._value = _merge(self._defaults, document or {})
-            self._loaded_at = now
-        return self._value
+        return self._value.get()
+
+    def _read(self) -> GateSettings:
+        with self._engine.connect() as conn:
+            document = conn.execute(
+                select(catalog_settings.c.document).order_by(catalog_settings.c.id.desc()).limit(1)
+            ).scalar()
+        return _merge(self._defaults, document or {})
 
 
 def _merge(defaults: GateSettings, document: dict[str, Any]) -> GateSettings:

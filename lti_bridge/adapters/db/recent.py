@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import threading
-import time
-from collections import OrderedDict
 from collections.abc import Hashable, Iterable
 from typing import Any
+
+from lti_bridge.adapters.expiring import ExpiringMap
 
 
 class RecentWrites:
@@ -19,23 +18,17 @@ class RecentWrites:
     """
 
     def __init__(self, ttl: float = 300.0, max_entries: int = 50_000) -> None:
-        self._ttl = ttl
-        self._max = max_entries
-        self._entries: OrderedDict[Hashable, tuple[float, Hashable, Any]] = OrderedDict()
-        self._lock = threading.Lock()
+        self._entries: ExpiringMap[Hashable, tuple[Hashable, Any]] = ExpiringMap(
+            ttl, max_entries=max_entries
+        )
 
     def get(self, key: Hashable, digest: Hashable) -> tuple[bool, Any]:
         """Whether ``key`` was written with ``digest`` within ``ttl``, and what it returned."""
         entry = self._entries.get(key)
-        if entry is None or entry[1] != digest or time.monotonic() - entry[0] > self._ttl:
+        if entry is None or entry[0] != digest:
             return False, None
-        return True, entry[2]
+        return True, entry[1]
 
     def remember(self, items: Iterable[tuple[Hashable, Hashable, Any]]) -> None:
-        now = time.monotonic()
-        with self._lock:
-            for key, digest, result in items:
-                self._entries[key] = (now, digest, result)
-                self._entries.move_to_end(key)
-            while len(self._entries) > self._max:
-                self._entries.popitem(last=False)
+        for key, digest, result in items:
+            self._entries.put(key, (digest, result))

@@ -30,8 +30,8 @@ from lti_bridge.domain.sis import (
     Delivery,
     DeliveryOutcome,
     RegistrationSnapshot,
-    SectionInfo,
     SessionInfo,
+    SisSection,
     StudentRef,
     TuitionSnapshot,
 )
@@ -300,7 +300,7 @@ class SqlAlchemySisRepository:
         self._sql.save_student.execute(self.conn, values)
         self.pending.append((key, digest, None))
 
-    def save_offering(self, section: SectionInfo, session: SessionInfo) -> None:
+    def save_offering(self, section: SisSection, session: SessionInfo) -> None:
         # Every registration event repeats its section and session, which seldom change: a
         # process that committed these very values lately skips the two statements.
         for stmt, key, values in (

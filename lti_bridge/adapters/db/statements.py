@@ -37,6 +37,7 @@ from lti_bridge.adapters.db.engine import (
     writelock_acquire,
     writelock_release,
 )
+from lti_bridge.adapters.db.read_ahead import ReadAheadRows
 
 
 def _discard(conn: Connection) -> None:
@@ -86,6 +87,9 @@ class StatementConnections:
         self._local = threading.local()
         self._all: weakref.WeakSet[_Held] = weakref.WeakSet()
         self._lock = threading.Lock()
+        #: What each thread's last state consume read ahead for the repositories
+        #: (``read_ahead.py``).
+        self.read_ahead = ReadAheadRows()
         event.listen(engine, "engine_disposed", lambda _engine: self._dispose())
 
     def _dispose(self) -> None:

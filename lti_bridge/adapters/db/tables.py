@@ -392,3 +392,30 @@ carryover_items = Table(
     Column("outbox_key", String(255), nullable=True),
     Index("ix_carryover_items_report_id", "report_id"),
 )
+
+# --- the roster API's operator tokens (issue 15) -------------------------------------------------
+# A token is shown once when created and kept only as its SHA-256; ``sections`` lists the SIS
+# sections it may read (NULL: all). Revoked tokens stay, for the audit of their uses.
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(128), nullable=False, unique=True),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("sections", JSON, nullable=True),
+    _ts("created_at"),
+    _ts("revoked_at", nullable=True),
+    _ts("last_used_at", nullable=True),
+)
+
+# Every use of a token, allowed or refused: which token, which section, when. Append-only.
+api_token_uses = Table(
+    "api_token_uses",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("token_name", String(128), nullable=False),
+    Column("section_sis_id", String(255), nullable=True),
+    Column("outcome", String(16), nullable=False),
+    _ts("at"),
+    Index("ix_api_token_uses_token_name", "token_name"),
+)

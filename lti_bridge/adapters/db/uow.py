@@ -21,9 +21,11 @@ from lti_bridge.adapters.db.recent import RecentWrites
 from lti_bridge.adapters.db.roster_repository import SqlAlchemyRosterRepository
 from lti_bridge.adapters.db.sis_repository import SqlAlchemySisRepository
 from lti_bridge.adapters.db.statements import StatementConnections
+from lti_bridge.adapters.db.token_repository import SqlAlchemyTokenRepository
 
 _REPOSITORIES = (
-    "lti", "gate", "roster", "sis", "onboarding", "catalog", "outbox", "grades", "carryover"
+    "lti", "gate", "roster", "sis", "onboarding", "catalog", "outbox", "grades", "carryover",
+    "tokens",
 )
 
 
@@ -118,9 +120,19 @@ class SqlAlchemyUnitOfWork:
     def carryover(self) -> SqlAlchemyCarryoverRepository:
         return SqlAlchemyCarryoverRepository(self.conn, self._sis_platform_issuer)
 
-    def commit(self) -> None:
+    @cached_property
+    def tokens(self) -> SqlAlchemyTokenRepository:
+        return SqlAlchemyTokenRepository(self.conn)
+
+    def commit(self, *, durable: bool = False) -> None:
+        """Commit the transaction, then what the repositories keep for the commit (a launch's
+        first access). ``durable``: the use case's records survive a crash once this returns,
+        even where the thread's statement connection relaxes its commits (PostgreSQL's
+        ``synchronous_commit = off`` for launch bookkeeping, ``db/statements.py``)."""
         if self._conn is not None:
             self._conn.commit()
+        if "gate" in self.__dict__ and self.gate.pending:
+            self.gate.flush(durable=durable)
         if "sis" in self.__dict__ and self.sis.pending:
             self._recent.remember(self.sis.pending)
             self.sis.pending = []

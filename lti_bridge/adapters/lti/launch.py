@@ -37,7 +37,7 @@ from pylti1p3.exception import LtiException
 from pylti1p3.message_launch import MessageLaunch
 from pylti1p3.oidc_login import OIDCLogin
 
-from lti_bridge.adapters.db.companion import Companion, Prefetched
+from lti_bridge.adapters.db.read_ahead import ReadAhead
 from lti_bridge.adapters.lti.claims import LTI, check_token_claims, launch_context_from_claims
 from lti_bridge.adapters.lti.platform_keys import PlatformKeyCache
 from lti_bridge.adapters.lti.store import SharedLaunchStore
@@ -184,7 +184,7 @@ class HardenedMessageLaunch(MessageLaunch):  # type: ignore[type-arg]
         leeway: int = 60,
         clock: Callable[[], float] = time.time,
         storage_proof: str | None = None,
-        companion: Callable[[int, LaunchContext], Companion | None] | None = None,
+        read_ahead: Callable[[int, LaunchContext], ReadAhead | None] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, launch_data_storage=store, **kwargs)
@@ -193,11 +193,9 @@ class HardenedMessageLaunch(MessageLaunch):  # type: ignore[type-arg]
         self._leeway = leeway
         self._clock = clock
         self._storage_proof = storage_proof
-        self._companion = companion
+        self._read_ahead = read_ahead
         self._login: dict[str, Any] | None = None
         self._signature_verified = False
-        #: What ``companion`` read with the state consume; for the caller to check and use.
-        self.prefetched: Prefetched | None = None
         self._context: LaunchContext | None = None
 
     def _get_request_param(self, key: str) -> str:
@@ -243,11 +241,11 @@ class HardenedMessageLaunch(MessageLaunch):  # type: ignore[type-arg]
                 "Your browser did not keep the sign-in cookie for this launch.",
                 "Allow cookies for the tool, or open the launch in a new window.",
             )
-        companion = self._companion_from_claims()
-        if companion is None:
+        read = self._read_ahead_from_claims()
+        if read is None:
             login = self._store.consume(LOGIN_KEY + state)
         else:
-            login, self.prefetched = self._store.consume_with(LOGIN_KEY + state, companion)
+            login = self._store.consume_reading(LOGIN_KEY + state, read)
         if not login:
             raise _refused(
                 "state unknown, expired or already used",
@@ -263,13 +261,13 @@ class HardenedMessageLaunch(MessageLaunch):  # type: ignore[type-arg]
         self._login = login
         return self
 
-    def _companion_from_claims(self) -> Companion | None:
+    def _read_ahead_from_claims(self) -> ReadAhead | None:
         """The read to ride with the state consume, built from the claims as sent.
 
         Nothing is verified yet: the rows are used only once the launch is, and only if the
-        verified claims ask for the very same read (``Prefetched``).
+        verified claims ask for the very same read (``adapters/db/read_ahead.py``).
         """
-        if self._companion is None:
+        if self._read_ahead is None:
             return None
         try:
             self.validate_jwt_format()
@@ -279,7 +277,7 @@ class HardenedMessageLaunch(MessageLaunch):  # type: ignore[type-arg]
             return None
         if record is None:
             return None
-        return self._companion(record.platform_id, claimed)
+        return self._read_ahead(record.platform_id, claimed)
 
     def launch_context(self) -> LaunchContext:
         """The launch's claims as a ``LaunchContext``: verified ones, once ``validate`` passed."""
@@ -319,7 +317,7 @@ class HardenedMessageLaunch(MessageLaunch):  # type: ignore[type-arg]
     def validate_jwt_format(self) -> HardenedMessageLaunch:
         """Split and decode the compact JWS once; the signature is checked over these bytes."""
         if self._jwt:
-            return self  # decoded already, for the state consume's companion read
+            return self  # decoded already, for the state consume's read-ahead
         parts = self._get_id_token().split(".")
         if len(parts) != 3:
             raise _refused(

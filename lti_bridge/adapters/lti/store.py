@@ -16,8 +16,8 @@ from typing import Any
 from pylti1p3.launch_data_storage.base import LaunchDataStorage
 from sqlalchemy import Engine, bindparam, delete, select
 
-from lti_bridge.adapters.db.companion import Companion, Prefetched
 from lti_bridge.adapters.db.raw import RawStatement
+from lti_bridge.adapters.db.read_ahead import ReadAhead
 from lti_bridge.adapters.db.statements import StatementConnections
 from lti_bridge.adapters.db.tables import lti_store
 from lti_bridge.adapters.db.upsert import insert_or_update
@@ -40,12 +40,10 @@ class SharedLaunchStore(LaunchDataStorage[Any]):
         """Delete ``key`` and return its value; None when absent, expired or already consumed."""
         raise NotImplementedError
 
-    def consume_with(self, key: str, companion: Companion) -> tuple[Any | None, Prefetched | None]:
-        """``consume``, and ``companion``'s rows when they could be read in the same statement.
-
-        None in their place means the caller reads them itself.
-        """
-        return self.consume(key), None
+    def consume_reading(self, key: str, read: ReadAhead) -> Any | None:
+        """``consume``, reading ``read`` in the same statement where the store can (its rows
+        then wait in the store's ``ReadAheadRows`` for the repository that needs them)."""
+        return self.consume(key)
 
     def purge_expired(self) -> int:
         return 0
@@ -65,12 +63,12 @@ _CONSUMED = (
 _CONSUME = RawStatement(_CONSUMED)
 
 
-def _consume_with(companion: Companion) -> RawStatement:
+def _consume_reading(read: ReadAhead) -> RawStatement:
     # PostgreSQL: WITH consumed AS (DELETE … RETURNING value) SELECT consumed.value, … FROM
     # consumed LEFT JOIN …: no row when the key was not there, as with the plain consume.
     consumed = _CONSUMED.cte("consumed")
     return RawStatement(
-        companion.build(consumed).add_columns(consumed.c.value.label("consumed_value"))
+        read.build(consumed).add_columns(consumed.c.value.label("consumed_value"))
     )
 
 
@@ -87,7 +85,8 @@ class SqlLaunchStore(SharedLaunchStore):
         self._engine = engine
         self._clock = clock
         self._statements = statements
-        self._companions: dict[Hashable, RawStatement] = {}
+        self._read_ahead = statements.read_ahead
+        self._reads: dict[Hashable, RawStatement] = {}
 
     def get_value(self, key: str) -> Any:
         key = self._prepare_key(key)
@@ -117,20 +116,22 @@ class SqlLaunchStore(SharedLaunchStore):
             rows = _CONSUME.rows(conn, params)
         return rows[0].value if rows else None
 
-    def consume_with(self, key: str, companion: Companion) -> tuple[Any | None, Prefetched | None]:
+    def consume_reading(self, key: str, read: ReadAhead) -> Any | None:
+        self._read_ahead.keep(None)
         if self._statements.dialect_name != "postgresql":
             # SQLite has no DELETE … RETURNING in a WITH clause; and a statement there costs
             # no network round trip to save.
-            return super().consume_with(key, companion)
-        statement = self._companions.get(companion.name)
+            return self.consume(key)
+        statement = self._reads.get(read.name)
         if statement is None:
-            statement = self._companions[companion.name] = _consume_with(companion)
-        params = {**companion.params, "key": self._prepare_key(key), "now": self._clock()}
+            statement = self._reads[read.name] = _consume_reading(read)
+        params = {**read.params, "key": self._prepare_key(key), "now": self._clock()}
         with self._statements.connection(write=True) as conn:
             rows = statement.rows(conn, params)
         if not rows:
-            return None, None
-        return rows[0].consumed_value, Prefetched(companion, rows)
+            return None
+        self._read_ahead.keep(read, rows)
+        return rows[0].consumed_value
 
     def purge_expired(self) -> int:
         with self._engine.begin() as conn:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import logging
-import threading
-import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -17,6 +15,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from lti_bridge.adapters.db.tables import deployments, platforms
+from lti_bridge.adapters.expiring import Expiring, ExpiringMap
 from lti_bridge.adapters.lti import keys as tool_keys_module
 from lti_bridge.adapters.lti.keys import ToolKey
 
@@ -29,18 +28,40 @@ class ToolKeyRing:
     def __init__(self, engine: Engine, clock: Callable[[], datetime], ttl: float = 30.0) -> None:
         self._engine = engine
         self._clock = clock
-        self._ttl = ttl
-        self._key: ToolKey | None = None
-        self._loaded_at = -1e18
-        self._lock = threading.Lock()
+        self._key = Expiring(self._ensure, ttl)
+
+    def _ensure(self) -> ToolKey:
+        with self._engine.begin() as conn:
+            return tool_keys_module.ensure_key(conn, self._clock())
 
     def signing_key(self) -> ToolKey:
-        now = time.monotonic()
-        if self._key is None or now - self._loaded_at > self._ttl:
-            with self._lock, self._engine.begin() as conn:
-                self._key = tool_keys_module.ensure_key(conn, self._clock())
-                self._loaded_at = now
-        return self._key
+        return self._key.get()
+
+    def all_keys(self) -> tuple[list[ToolKey], ToolKey | None]:
+        """Every key, and the one that signs (None before the first)."""
+        with self._engine.connect() as conn:
+            return tool_keys_module.list_keys(conn), tool_keys_module.signing_key(conn)
+
+    def published_jwks(self) -> dict[str, Any]:
+        """The key set platforms verify the tool's messages with; a new installation gets its
+        first key on first use."""
+        self.signing_key()
+        with self._engine.connect() as conn:
+            return tool_keys_module.published_jwks(conn)
+
+    def rotate(self) -> ToolKey:
+        """A new signing key; the previous one stays published until retired."""
+        with self._engine.begin() as conn:
+            key = tool_keys_module.generate_key(conn, self._clock())
+        self._key.expire()
+        return key
+
+    def retire(self, kid: str) -> str:
+        """Retire ``kid``: 'retired', 'unknown', 'already retired' or 'last key'."""
+        with self._engine.begin() as conn:
+            outcome = tool_keys_module.retire_key(conn, kid, self._clock())
+        self._key.expire()
+        return outcome
 
 
 def origin_of(url: str | None) -> str:
@@ -60,7 +81,7 @@ class PlatformRecord(Registration):
         self.deployment_ids = deployment_ids
 
 
-class RegistrationCache:
+class PlatformRegistrationCache:
     """Registrations by issuer and client id, shared by one process's requests for ``ttl`` s.
 
     A launch then costs no query for its registration. Changes made with the CLI reach every
@@ -71,53 +92,49 @@ class RegistrationCache:
 
     def __init__(self, engine: Engine, ttl: float = 30.0) -> None:
         self._engine = engine
-        self._ttl = ttl
-        self._entries: dict[tuple[str, str], tuple[float, PlatformRecord, list[str]]] = {}
-        self._lock = threading.Lock()
-        self._origins: frozenset[str] = frozenset()
-        self._origins_loaded_at = -1e18
+        self._entries: ExpiringMap[tuple[str, str], tuple[PlatformRecord, list[str]]] = (
+            ExpiringMap(ttl)
+        )
+        # Read again after ``ttl`` whatever happens: a header must not take a request down
+        # with the database, and the origins last read (or none) serve meanwhile.
+        self._origins: Expiring[frozenset[str]] = Expiring(
+            self._read_origins,
+            ttl,
+            initial=frozenset(),
+            keep_on=(SQLAlchemyError,),
+            on_error=lambda exc: log.warning(
+                "platform origins not read (frame-ancestors kept): %s", exc
+            ),
+        )
 
     def frame_origins(self) -> frozenset[str]:
         """The origins of every registered platform (issuer and login URL), which may frame
         the tool: read at most every ``ttl`` s, and at once for a platform a login just found."""
-        now = time.monotonic()
-        if now - self._origins_loaded_at > self._ttl:
-            # Read again after ``ttl`` whatever happens: a header must not take a request down
-            # with the database, and the origins last read (or none) serve meanwhile.
-            self._origins_loaded_at = now
-            try:
-                with self._engine.connect() as conn:
-                    rows = conn.execute(
-                        select(platforms.c.issuer, platforms.c.auth_login_url)
-                    ).all()
-            except SQLAlchemyError as exc:
-                log.warning("platform origins not read (frame-ancestors kept): %s", exc)
-            else:
-                self._origins = frozenset(origin_of(url) for row in rows for url in row) - {""}
-        return self._origins
+        return self._origins.get()
+
+    def _read_origins(self) -> frozenset[str]:
+        with self._engine.connect() as conn:
+            rows = conn.execute(select(platforms.c.issuer, platforms.c.auth_login_url)).all()
+        return frozenset(origin_of(url) for row in rows for url in row) - {""}
 
     def _saw(self, record: PlatformRecord) -> None:
         found = {origin_of(record.get_issuer()), origin_of(record.get_auth_login_url())} - {""}
-        if not found <= self._origins:
-            self._origins = self._origins | found
+        self._origins.amend(lambda origins: (origins or frozenset()) | found)
 
     def get(
         self, iss: str, client_id: str | None, *, fresh: bool = False
     ) -> tuple[PlatformRecord | None, list[str]]:
         """The registration (or None) and the client ids the issuer has."""
         key = (iss, client_id or "")
-        now = time.monotonic()
         entry = self._entries.get(key)
-        if entry is not None and not fresh and now - entry[0] < self._ttl:
-            return entry[1], entry[2]
+        if entry is not None and not fresh:
+            return entry
         record, candidates = self._load(iss, client_id)
-        if record is not None:
+        if record is None:
+            self._entries.pop(key)
+        else:
             self._saw(record)
-        with self._lock:
-            if record is not None and self._ttl > 0:
-                self._entries[key] = (now, record, candidates)
-            else:
-                self._entries.pop(key, None)
+            self._entries.put(key, (record, candidates))
         return record, candidates
 
     def _load(self, iss: str, client_id: str | None) -> tuple[PlatformRecord | None, list[str]]:
@@ -160,7 +177,7 @@ class DbToolConf(ToolConfAbstract[Any]):
     on this (per-request) object, so validating the deployment costs no second round trip.
     """
 
-    def __init__(self, keyring: ToolKeyRing, cache: RegistrationCache) -> None:
+    def __init__(self, keyring: ToolKeyRing, cache: PlatformRegistrationCache) -> None:
         super().__init__()
         self._keyring = keyring
         self._cache = cache

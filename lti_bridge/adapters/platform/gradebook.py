@@ -113,8 +113,12 @@ def is_rate_limited(response: requests.Response) -> bool:
     return response.status_code == 403 and "rate limit exceeded" in response.text.lower()
 
 
-class AgsSectionGradebook:
-    """Reads a course's line items and every learner's results; one per process is enough."""
+class PlatformReader:
+    """GETs from a platform's LTI Advantage services (AGS, NRPS) with the tool's token: a 401
+    renews the token once, rate limits back off and retry, paged listings are followed.
+
+    One per process is enough; the tokens live in the shared ``AgsClient``.
+    """
 
     def __init__(
         self,
@@ -129,12 +133,125 @@ class AgsSectionGradebook:
         self._http = http
         self._timeout = timeout
         self._sleep = sleep
-        self._page_limit = page_limit
+        self.page_limit = page_limit
+
+    def listing(
+        self,
+        registration: Registration,
+        url: str,
+        media_type: str,
+        *,
+        scopes: tuple[str, ...] = READ_SCOPES,
+        entries: Callable[[Any], Any] = lambda page: page,
+        key: str = "id",
+    ) -> Iterator[dict[str, Any]]:
+        """Yield each entry of a paged listing once (by its ``key``, when it has one).
+
+        ``entries`` picks the list out of a page (AGS pages are arrays; an NRPS page is an
+        object holding ``members``).
+        """
+        seen_urls: set[str] = set()
+        seen_ids: set[str] = set()
+        next_url: str | None = with_limit(url, self.page_limit)
+        while next_url is not None:
+            if len(seen_urls) >= MAX_PAGES:
+                raise AgsError(f"more than {MAX_PAGES} pages", url=url)
+            if next_url in seen_urls:
+                # A platform repeating a page it already sent: what it holds was read.
+                log.warning("next page link loops back to %s; stopping there", next_url)
+                return
+            seen_urls.add(next_url)
+            response = self.get(registration, next_url, media_type, scopes=scopes)
+            try:
+                page = entries(response.json(parse_float=Decimal))
+            except ValueError:
+                raise AgsError(
+                    "the answer is not JSON", url=next_url, status=response.status_code
+                ) from None
+            if not isinstance(page, list):
+                raise AgsError(
+                    "expected a JSON array", url=next_url, status=response.status_code
+                )
+            for entry in page:
+                if not isinstance(entry, dict):
+                    continue
+                entry_id = entry.get(key)
+                if isinstance(entry_id, str):
+                    if entry_id in seen_ids:
+                        continue
+                    seen_ids.add(entry_id)
+                yield entry
+            next_url = next_page_url(response.headers.get("Link"))
+
+    def get(
+        self,
+        registration: Registration,
+        url: str,
+        media_type: str,
+        *,
+        scopes: tuple[str, ...] = READ_SCOPES,
+    ) -> requests.Response:
+        """GET ``url`` with a bearer token for ``scopes``; AgsError unless it answers 2xx."""
+        renewed = False
+        limited = 0
+        while True:
+            token = self._client.access_token(registration, scopes)
+            try:
+                response = self._http.get(
+                    url,
+                    headers={"Accept": media_type, "Authorization": f"Bearer {token}"},
+                    timeout=self._timeout,
+                )
+            except requests.RequestException as exc:
+                raise AgsError(f"{type(exc).__name__} calling the platform", url=url) from exc
+            if response.status_code == 401 and not renewed:
+                # A token the platform stopped honouring before its time: one fresh try.
+                log.warning("platform token refused at %s; fetching a new one", url)
+                self._client.forget_token(registration, scopes)
+                renewed = True
+                continue
+            if is_rate_limited(response) and limited < RATE_LIMIT_RETRIES:
+                wait = retry_after_seconds(response)
+                if wait is None:
+                    wait = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2**limited)
+                wait = min(wait, BACKOFF_CAP_SECONDS)
+                limited += 1
+                log.warning(
+                    "platform rate limit at %s (%s); waiting %.1fs (%d/%d)",
+                    url, response.status_code, wait, limited, RATE_LIMIT_RETRIES,
+                )
+                self._sleep(wait)
+                continue
+            if not 200 <= response.status_code < 300:
+                text = " ".join(response.text.split())[:300]
+                raise AgsError(
+                    "the platform refused",
+                    url=url,
+                    status=response.status_code,
+                    body=text,
+                    response=response,
+                )
+            return response
+
+
+class AgsSectionGradebook:
+    """Reads a course's line items and every learner's results; one per process is enough."""
+
+    def __init__(
+        self,
+        client: AgsClient,
+        http: requests.Session,
+        timeout: float,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        page_limit: int = PAGE_LIMIT,
+    ) -> None:
+        self._reader = PlatformReader(client, http, timeout, sleep=sleep, page_limit=page_limit)
 
     def read(self, registration: Registration, lineitems_url: str) -> SectionGradebook:
         """Return the context's gradebook: every line item and every result on it."""
         items: list[GradebookItem] = []
-        for entry in self._listing(registration, lineitems_url, LINEITEM_CONTAINER):
+        for entry in self._reader.listing(registration, lineitems_url, LINEITEM_CONTAINER):
             item_id = entry.get("id")
             if not isinstance(item_id, str) or not item_id:
                 log.warning("AGS line item without an id skipped at %s", lineitems_url)
@@ -152,7 +269,7 @@ class AgsSectionGradebook:
         results: dict[str, dict[str, ItemResult]] = {}
         for item in items:
             url = all_results_url(item.id)
-            for entry in self._listing(registration, url, RESULT_CONTAINER):
+            for entry in self._reader.listing(registration, url, RESULT_CONTAINER):
                 user = entry.get("userId")
                 if user is None:
                     continue
@@ -163,87 +280,6 @@ class AgsSectionGradebook:
                     timestamp=_datetime(entry.get("timestamp")),
                 )
         return SectionGradebook(tuple(items), results)
-
-    # --- HTTP --------------------------------------------------------------------------------
-
-    def _listing(
-        self, registration: Registration, url: str, media_type: str
-    ) -> Iterator[dict[str, Any]]:
-        """Yield each entry of a paged listing once (by its ``id``, when it has one)."""
-        seen_urls: set[str] = set()
-        seen_ids: set[str] = set()
-        next_url: str | None = with_limit(url, self._page_limit)
-        while next_url is not None:
-            if len(seen_urls) >= MAX_PAGES:
-                raise AgsError(f"more than {MAX_PAGES} pages", url=url)
-            if next_url in seen_urls:
-                # A platform repeating a page it already sent: what it holds was read.
-                log.warning("AGS next page link loops back to %s; stopping there", next_url)
-                return
-            seen_urls.add(next_url)
-            response = self._get(registration, next_url, media_type)
-            try:
-                page = response.json(parse_float=Decimal)
-            except ValueError:
-                raise AgsError(
-                    "the answer is not JSON", url=next_url, status=response.status_code
-                ) from None
-            if not isinstance(page, list):
-                raise AgsError(
-                    "expected a JSON array", url=next_url, status=response.status_code
-                )
-            for entry in page:
-                if not isinstance(entry, dict):
-                    continue
-                entry_id = entry.get("id")
-                if isinstance(entry_id, str):
-                    if entry_id in seen_ids:
-                        continue
-                    seen_ids.add(entry_id)
-                yield entry
-            next_url = next_page_url(response.headers.get("Link"))
-
-    def _get(self, registration: Registration, url: str, media_type: str) -> requests.Response:
-        renewed = False
-        limited = 0
-        while True:
-            token = self._client.access_token(registration, READ_SCOPES)
-            try:
-                response = self._http.get(
-                    url,
-                    headers={"Accept": media_type, "Authorization": f"Bearer {token}"},
-                    timeout=self._timeout,
-                )
-            except requests.RequestException as exc:
-                raise AgsError(f"{type(exc).__name__} calling the platform", url=url) from exc
-            if response.status_code == 401 and not renewed:
-                # A token the platform stopped honouring before its time: one fresh try.
-                log.warning("AGS token refused at %s; fetching a new one", url)
-                self._client.forget_token(registration, READ_SCOPES)
-                renewed = True
-                continue
-            if is_rate_limited(response) and limited < RATE_LIMIT_RETRIES:
-                wait = retry_after_seconds(response)
-                if wait is None:
-                    wait = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2**limited)
-                wait = min(wait, BACKOFF_CAP_SECONDS)
-                limited += 1
-                log.warning(
-                    "AGS rate limit at %s (%s); waiting %.1fs (%d/%d)",
-                    url, response.status_code, wait, limited, RATE_LIMIT_RETRIES,
-                )
-                self._sleep(wait)
-                continue
-            if not 200 <= response.status_code < 300:
-                text = " ".join(response.text.split())[:300]
-                raise AgsError(
-                    "the platform refused",
-                    url=url,
-                    status=response.status_code,
-                    body=text,
-                    response=response,
-                )
-            return response
 
 
 class PlatformCourseGradebook:
