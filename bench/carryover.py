@@ -40,6 +40,7 @@ from lti_bridge.services.platforms import register_platform
 from lti_bridge.web.worker import Worker
 from tests.fixtures.carryover_world import CREDIT, OPEN, SECTION, import_catalog
 from tests.fixtures.loopback import serve
+from tests.fixtures.processes import free_port
 from tests.fixtures.sis_events import SECRET
 
 RESULTS = Path(__file__).parent / "results"
@@ -120,15 +121,10 @@ def _wave(svc: Any, platform_id: int, learners: int) -> None:
 def _serve_platform(tool_url: str, pipe: Any, learners: int, items: int) -> None:
     """The platform's process: fill both gradebooks, serve, answer the bench's control calls."""
     from flask import jsonify, request
-    from werkzeug.serving import WSGIRequestHandler
 
     from tests.devplatform import DevPlatform
-    from tests.fixtures.loopback import serve
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    # Keep-alive, as a production platform answers (werkzeug's server closes after each
-    # request by default); only in this process.
-    WSGIRequestHandler.protocol_version = "HTTP/1.1"
     platform = DevPlatform(tool_url)
     labels = [f"Item {n}" for n in range(1, items + 1)]
     meta = {label: {"tag": "quiz", "scoreMaximum": 10} for label in labels}
@@ -140,6 +136,7 @@ def _serve_platform(tool_url: str, pipe: Any, learners: int, items: int) -> None
     platform.lineitem_meta[OPEN] = {k: dict(v) for k, v in meta.items()}
     platform.lineitem_meta[CREDIT] = {k: dict(v) for k, v in meta.items()}
     platform.ags_honours_limit = True
+    platform.ags_cache_tokens = True
     app = platform.create_app()
 
     @app.post("/bench/arm")
@@ -165,10 +162,41 @@ def _serve_platform(tool_url: str, pipe: Any, learners: int, items: int) -> None
         )
 
     del request
-    with serve(app) as issuer:
-        platform.issuer = issuer
-        pipe.send(issuer)
-        pipe.recv()  # until the bench is done
+    # Served by gunicorn (one process: the gradebook lives in it; threads; keep-alive), as a
+    # production platform answers: werkzeug's server closes every connection.
+    from gunicorn.app.base import BaseApplication
+
+    port = free_port()
+    platform.issuer = f"http://127.0.0.1:{port}"
+
+    class _Server(BaseApplication):  # type: ignore[misc]
+        def load_config(self) -> None:
+            for key, value in {
+                "bind": f"127.0.0.1:{port}",
+                "workers": 1,
+                "worker_class": "gthread",
+                "threads": 64,
+                "keepalive": 30,
+                "loglevel": "warning",
+                "accesslog": None,
+            }.items():
+                self.cfg.set(key, value)
+
+        def load(self) -> Any:
+            return app
+
+    pipe.send(platform.issuer)
+    _Server().run()
+
+
+def _wait_until_up(issuer: str) -> None:
+    for _ in range(200):
+        try:
+            requests.get(issuer + "/jwks", timeout=1)
+            return
+        except requests.ConnectionError:
+            time.sleep(0.05)
+    raise RuntimeError(f"the platform at {issuer} did not start")
 
 
 def _contexts(svc: Any, platform_id: int, issuer: str, client_id: str, deployment: str) -> None:
@@ -210,6 +238,7 @@ def bench_database(kind: str, learners: int, items: int, in_flight: int) -> dict
             process.start()
             try:
                 issuer = ours.recv()
+                _wait_until_up(issuer)
                 client_id, deployment = "lti-bridge-dev", "dev-deployment-1"
                 platform_id = register_platform(
                     PlatformRegistration(
@@ -248,7 +277,7 @@ def bench_database(kind: str, learners: int, items: int, in_flight: int) -> dict
                 cpu = time.process_time() - cpu
                 stats = requests.get(issuer + "/bench/stats", timeout=10).json()
             finally:
-                ours.send("stop")
+                process.terminate()
                 process.join(timeout=10)
         floor = stats["calls"] * DELAY / THROTTLE_ABOVE
         row = {

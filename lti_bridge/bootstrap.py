@@ -22,7 +22,11 @@ from lti_bridge.adapters.lti.platform_keys import PlatformKeyCache
 from lti_bridge.adapters.lti.store import RedisLaunchStore, SharedLaunchStore, SqlLaunchStore
 from lti_bridge.adapters.lti.tool_config import DbToolConf, PlatformRegistrationCache, ToolKeyRing
 from lti_bridge.adapters.platform.ags import AgsClient, AgsGradebook
-from lti_bridge.adapters.platform.carryover import AgsCarryover, AgsLimiter
+from lti_bridge.adapters.platform.carryover import (
+    AgsCarryover,
+    AgsLimiter,
+    EnvironmentOnceSession,
+)
 from lti_bridge.adapters.platform.gradebook import (
     AgsSectionGradebook,
     PlatformCourseGradebook,
@@ -136,7 +140,8 @@ class Services:
     def ags_carryover(self) -> AgsCarryover:
         """Carry-over's AGS reads and score posts, bounded per platform (docs/carryover.md)."""
         s = self.settings
-        http = build_http_session()
+        http = EnvironmentOnceSession()
+        http.headers["User-Agent"] = "lti-bridge/0.1"
         size = max(10, s.relay_concurrency, 2 * s.ags_max_in_flight)
         adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=size)
         http.mount("http://", adapter)

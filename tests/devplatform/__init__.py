@@ -202,6 +202,9 @@ class DevPlatform:
         self.ags_delay = 0.0
         self.ags_in_flight = 0
         self.ags_calls = 0
+        # Remember tokens already verified (the benchmark's platform: verifying a signature on
+        # every call would make the loopback platform, not the tool, the bottleneck).
+        self.ags_cache_tokens = False
         self.ags_max_in_flight_seen = 0
         self.ags_throttled = 0
         # NRPS (tests/devplatform/nrps.py): the people are the members, less the hidden ones,

@@ -63,6 +63,32 @@ THROTTLE_BASE_SECONDS = 0.05
 THROTTLE_CAP_SECONDS = 10.0
 
 
+class EnvironmentOnceSession(requests.Session):
+    """A session that reads the proxy and CA bundle environment once per origin.
+
+    ``requests`` scans ``os.environ`` for proxies on every request (a third of a millisecond
+    here, more than the rest of the client's work on a loopback call); the environment does not
+    change under a running process, so the answer is kept per origin.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._environment: dict[tuple[Any, ...], dict[str, Any]] = {}
+
+    def merge_environment_settings(
+        self, url: Any, proxies: Any, stream: Any, verify: Any, cert: Any
+    ) -> dict[str, Any]:
+        if proxies or not self.trust_env:
+            return dict(super().merge_environment_settings(url, proxies, stream, verify, cert))
+        parts = urlsplit(str(url))
+        key = (parts.scheme, parts.netloc, stream, verify, cert)
+        found = self._environment.get(key)
+        if found is None:
+            found = super().merge_environment_settings(url, proxies, stream, verify, cert)
+            self._environment[key] = found
+        return {k: dict(v) if isinstance(v, dict) else v for k, v in found.items()}
+
+
 class AgsLimiter:
     """At most ``max_in_flight`` requests at once per platform (issuer and client id)."""
 
