@@ -127,7 +127,7 @@ def grades_panel(
         panel.report = grade_service.grade_report(
             section_sis_id,
             uow=svc.uow(),
-            gradebook=svc.course_gradebook(),
+            gradebook=svc.shown_course_gradebook(),
             now=svc.clock(),
             platform_id=platform_id,
             link_by_email=svc.settings.link_learners_by_email,
