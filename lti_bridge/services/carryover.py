@@ -44,6 +44,7 @@ from lti_bridge.services.carryover_ports import (
 log = logging.getLogger("lti_bridge.carryover")
 
 CANCELED_REASON = "the registration was dropped, canceled or refunded before carry-over ran"
+WITHDRAWN_REASON = "the registration was dropped, canceled or refunded while scores were queued"
 
 
 def plan_message(candidate: Candidate, generation: int) -> OutboxMessage:
@@ -87,6 +88,16 @@ def arm(uow: CarryoverUnitOfWork, student_sis_ids: Iterable[str], now: datetime)
             uow.carryover.set_status(
                 candidate, ReportStatus.CANCELED, candidate.generation, now, CANCELED_REASON
             )
+        elif step is Step.WITHDRAW:
+            withdrawn = uow.carryover.withdraw_posts(candidate, WITHDRAWN_REASON, now)
+            if withdrawn:
+                uow.carryover.set_status(
+                    candidate,
+                    ReportStatus.CANCELED,
+                    candidate.generation,
+                    now,
+                    f"{WITHDRAWN_REASON}: {withdrawn} score(s) not sent",
+                )
     return queued
 
 

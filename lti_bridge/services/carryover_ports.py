@@ -131,6 +131,11 @@ class CarryoverRepository(Protocol):
         """Create or update the candidate's report."""
         ...
 
+    def withdraw_posts(self, candidate: Candidate, reason: str, now: datetime) -> int:
+        """Finish the registration's score posts still queued as rejected with ``reason``
+        (a post in flight is past stopping); how many."""
+        ...
+
     def plan_setup(self, section_sis_id: str, student_sis_id: str) -> PlanSetup | None: ...
 
     def record_plan(

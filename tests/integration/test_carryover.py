@@ -271,3 +271,27 @@ def test_the_learner_and_the_instructor_see_the_report(world: CarryoverWorld) ->
     assert history.status_code == 200
     assert 'id="learner-carryover" data-carryover="planned"' in history.text
     assert f'<tr data-outcome="changed"><td>{QUIZ2}</td>' in history.text
+
+
+def test_a_drop_after_the_plan_ran_withdraws_the_scores_not_sent(world: CarryoverWorld) -> None:
+    from lti_bridge.domain.carryover import CARRYOVER_PLAN
+    from lti_bridge.services.relay import relay_once
+
+    world.register()
+    world.onboard()
+    svc = world.svc
+    relay_once(
+        uow=svc.uow, gradebook=None, clock=svc.clock, kinds=(CARRYOVER_PLAN,),
+        senders=svc.carryover_senders(),
+    )
+    assert report(world).status is ReportStatus.PLANNED
+    world.register(status="dropped", type="enrollment.dropped")
+    world.relay()
+
+    assert world.platform.scores_posted == []
+    found = report(world)
+    assert found.status is ReportStatus.CANCELED
+    assert "2 score(s) not sent" in (found.error or "")
+    with svc.uow() as uow:
+        states = {e.kind: e.state.value for e in uow.outbox.list(limit=50)}
+    assert states == {"carryover.plan": "accepted", "ags.score": "rejected"}

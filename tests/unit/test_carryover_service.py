@@ -69,6 +69,12 @@ class FakeCarryover:
     ) -> None:
         self.statuses.append((c.student_sis_id, status, generation))
 
+    withdrawable: int = 0
+
+    def withdraw_posts(self, c: Candidate, reason: str, now: datetime) -> int:
+        withdrawn, self.withdrawable = self.withdrawable, 0
+        return withdrawn
+
     def plan_setup(self, section_sis_id: str, student_sis_id: str) -> PlanSetup | None:
         return self.plan
 
@@ -282,3 +288,15 @@ def test_a_score_already_queued_under_its_key_is_not_queued_again() -> None:
     )
     assert later.status == 200
     assert uow.outbox.messages == first  # the first body stays, not a second one
+
+
+def test_a_drop_after_the_plan_withdraws_the_scores_not_sent_yet() -> None:
+    planned = candidate(status="dropped", report=ReportStatus.PLANNED, generation=1)
+    uow = FakeUow(FakeCarryover(found=[planned], withdrawable=3))
+    arm(uow, [STUDENT], NOW)
+    assert uow.carryover.statuses == [(STUDENT, ReportStatus.CANCELED, 1)]
+
+    # Everything already sent: the report stays planned.
+    uow = FakeUow(FakeCarryover(found=[planned], withdrawable=0))
+    arm(uow, [STUDENT], NOW)
+    assert uow.carryover.statuses == []

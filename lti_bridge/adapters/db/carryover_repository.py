@@ -23,7 +23,7 @@ from lti_bridge.adapters.db.tables import (
     sis_students,
 )
 from lti_bridge.adapters.db.upsert import insert_or_update
-from lti_bridge.domain.carryover import Outcome, PlannedItem, ReportStatus, plan_key
+from lti_bridge.domain.carryover import AGS_SCORE, Outcome, PlannedItem, ReportStatus, plan_key
 from lti_bridge.domain.outbox import OutboxState
 from lti_bridge.services.carryover_ports import (
     Candidate,
@@ -257,6 +257,24 @@ class SqlAlchemyCarryoverRepository:
     def cancel(self, setup: PlanSetup, reason: str, now: datetime) -> bool:
         canceled = self._fenced(setup, now, status=ReportStatus.CANCELED.value, error=reason)
         return canceled is not None
+
+    def withdraw_posts(self, candidate: Candidate, reason: str, now: datetime) -> int:
+        result = self.conn.execute(
+            update(outbox)
+            .where(
+                outbox.c.kind == AGS_SCORE,
+                outbox.c.section_sis_id == candidate.section_sis_id,
+                outbox.c.registration_sis_id == candidate.registration_sis_id,
+                outbox.c.state == OutboxState.QUEUED.value,
+            )
+            .values(
+                state=OutboxState.REJECTED.value,
+                last_error=reason,
+                finished_at=now,
+                updated_at=now,
+            )
+        )
+        return int(result.rowcount or 0)
 
     # --- where the gradebooks are -------------------------------------------------------------
 
