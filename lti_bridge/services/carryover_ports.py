@@ -149,8 +149,8 @@ class CarryoverRepository(Protocol):
         only while the report is queued at ``setup.generation``; False otherwise."""
         ...
 
-    def known_keys(self, keys: Sequence[str]) -> set[str]:
-        """Which of ``keys`` the outbox already holds."""
+    def key_states(self, keys: Sequence[str]) -> dict[str, OutboxState]:
+        """The state of each of ``keys`` the outbox already holds."""
         ...
 
     def fail(self, setup: PlanSetup, error: str, now: datetime) -> bool:

@@ -295,3 +295,10 @@ def test_a_drop_after_the_plan_ran_withdraws_the_scores_not_sent(world: Carryove
     with svc.uow() as uow:
         states = {e.kind: e.state.value for e in uow.outbox.list(limit=50)}
     assert states == {"carryover.plan": "accepted", "ags.score": "rejected"}
+
+    # Back in the section: the withdrawn scores go after all, once each.
+    world.register()
+    world.relay()
+    assert sorted(label for _, label, _ in world.platform.scores_posted) == [CODE, QUIZ]
+    assert report(world).status is ReportStatus.PLANNED
+    assert world.credit_book()[QUIZ] == {ADA.sub: 8}

@@ -85,8 +85,8 @@ class FakeCarryover:
 
     outbox: Any = None
 
-    def known_keys(self, keys: list[str]) -> set[str]:
-        return {key for key in keys if key in self.outbox.messages}
+    def key_states(self, keys: list[str]) -> dict[str, OutboxState]:
+        return {key: OutboxState.QUEUED for key in keys if key in self.outbox.messages}
 
     def fail(self, s: PlanSetup, error: str, now: datetime) -> bool:
         self.failed.append(error)

@@ -247,9 +247,9 @@ class SqlAlchemyCarryoverRepository:
             self.conn.execute(insert(carryover_items), rows)
         return True
 
-    def known_keys(self, keys: Sequence[str]) -> set[str]:
-        """Which of ``keys`` the outbox already holds (one statement)."""
-        return set(self._states(keys))
+    def key_states(self, keys: Sequence[str]) -> dict[str, OutboxState]:
+        """The state of each of ``keys`` the outbox already holds (one statement)."""
+        return self._states(keys)
 
     def fail(self, setup: PlanSetup, error: str, now: datetime) -> bool:
         return self._fenced(setup, now, status=ReportStatus.FAILED.value, error=error) is not None
