@@ -295,6 +295,8 @@ class Step(StrEnum):
     WAIT = "wait"
     QUEUE = "queue"
     CANCEL = "cancel"
+    #: Planned, then dropped: the score posts not sent yet are withdrawn.
+    WITHDRAW = "withdraw"
 
 
 def next_step(
@@ -306,13 +308,16 @@ def next_step(
     """What a registration's current state does to its carry-over (R5, R7).
 
     Registered and paid: the plan is queued once onboarding is passed, and waits before. A drop,
-    cancel or refund before the plan ran cancels it; a later registration arms it again. A plan
+    cancel or refund before the plan ran cancels it, and after it ran withdraws the score posts
+    not sent yet (nothing is carried after a drop); a later registration arms it again. A plan
     that ran is never run again by events (``lti-bridge carryover run`` plans failed ones again).
     """
     active = registration_status == "registered" and tuition_status == "paid"
     if not active:
         if report in (ReportStatus.WAITING, ReportStatus.QUEUED):
             return Step.CANCEL
+        if report is ReportStatus.PLANNED:
+            return Step.WITHDRAW
         return Step.NOTHING
     if report in (ReportStatus.PLANNED, ReportStatus.QUEUED, ReportStatus.FAILED):
         return Step.NOTHING

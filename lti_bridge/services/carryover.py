@@ -44,6 +44,7 @@ from lti_bridge.services.carryover_ports import (
 log = logging.getLogger("lti_bridge.carryover")
 
 CANCELED_REASON = "the registration was dropped, canceled or refunded before carry-over ran"
+WITHDRAWN_REASON = "the registration was dropped, canceled or refunded while scores were queued"
 
 
 def plan_message(candidate: Candidate, generation: int) -> OutboxMessage:
@@ -87,6 +88,16 @@ def arm(uow: CarryoverUnitOfWork, student_sis_ids: Iterable[str], now: datetime)
             uow.carryover.set_status(
                 candidate, ReportStatus.CANCELED, candidate.generation, now, CANCELED_REASON
             )
+        elif step is Step.WITHDRAW:
+            withdrawn = uow.carryover.withdraw_posts(candidate, WITHDRAWN_REASON, now)
+            if withdrawn:
+                uow.carryover.set_status(
+                    candidate,
+                    ReportStatus.CANCELED,
+                    candidate.generation,
+                    now,
+                    f"{WITHDRAWN_REASON}: {withdrawn} score(s) not sent",
+                )
     return queued
 
 
@@ -280,10 +291,17 @@ def run_plan(
         if not work.carryover.record_plan(setup, user_id, written, now):
             return SisReply(200, "nothing to do: another relay recorded this plan")
         # A score already queued under its key (an earlier plan) is not queued twice.
-        held = work.carryover.known_keys([m.key for m in messages]) if messages else set()
+        held = work.carryover.key_states([m.key for m in messages]) if messages else {}
         fresh = [m for m in messages if m.key not in held]
         if fresh:
             work.outbox.enqueue_many(fresh, now)
+        # A post withdrawn by a drop (or dead) goes again, as it was, for a learner back in
+        # the section; one queued, in flight or accepted is left alone.
+        for message in messages:
+            if held.get(message.key) in (OutboxState.REJECTED, OutboxState.DEAD):
+                entry = work.outbox.by_key(message.key)
+                if entry is not None:
+                    work.outbox.retry(entry.id, now)
         work.commit()
     log.info(
         "carry-over of %s into %s planned: %d to carry, %d already queued",

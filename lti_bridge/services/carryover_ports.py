@@ -137,6 +137,11 @@ class CarryoverRepository(Protocol):
         """Create or update the candidate's report."""
         ...
 
+    def withdraw_posts(self, candidate: Candidate, reason: str, now: datetime) -> int:
+        """Finish the registration's score posts still queued as rejected with ``reason``
+        (a post in flight is past stopping); how many."""
+        ...
+
     def plan_setup(self, section_sis_id: str, student_sis_id: str) -> PlanSetup | None: ...
 
     def record_plan(
@@ -150,8 +155,8 @@ class CarryoverRepository(Protocol):
         only while the report is queued at ``setup.generation``; False otherwise."""
         ...
 
-    def known_keys(self, keys: Sequence[str]) -> set[str]:
-        """Which of ``keys`` the outbox already holds."""
+    def key_states(self, keys: Sequence[str]) -> dict[str, OutboxState]:
+        """The state of each of ``keys`` the outbox already holds."""
         ...
 
     def fail(self, setup: PlanSetup, error: str, now: datetime) -> bool:

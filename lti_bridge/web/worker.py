@@ -21,6 +21,8 @@ from lti_bridge.telemetry import log_event
 
 log = logging.getLogger("lti_bridge.worker")
 
+#: The outbox kinds of carry-over's AGS work (docs/carryover.md).
+CARRYOVER_KINDS = (CARRYOVER_PLAN, AGS_SCORE)
 #: Longest pause after repeated failures of a round (database or SIS down).
 MAX_ERROR_PAUSE = 30.0
 #: Longest pause of the relay while the SIS answers nothing but failures.
@@ -97,6 +99,12 @@ class Worker:
         message backs off on its own (``docs/carryover.md``).
         """
         stats = RelayStats()
+        # Nothing due: a read, not a claim (on SQLite a claim takes the write lock even when
+        # it finds nothing, and an idle relay would take it every poll).
+        with self.svc.uow() as uow:
+            due = uow.outbox.next_due(CARRYOVER_KINDS)
+        if due is None or due > self.svc.clock():
+            return stats
         for _ in range(max_rounds):
             batch = relay_once(
                 uow=self.svc.uow,
@@ -105,7 +113,7 @@ class Worker:
                 settings=self.settings,
                 executor=self._ags_pool,
                 rng=self._rng,
-                kinds=(CARRYOVER_PLAN, AGS_SCORE),
+                kinds=CARRYOVER_KINDS,
                 senders=self._senders,
             )
             stats += batch

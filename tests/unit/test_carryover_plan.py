@@ -244,7 +244,8 @@ def test_keys_are_deterministic_and_distinct() -> None:
         ("dropped", "paid", True, ReportStatus.QUEUED, Step.CANCEL),
         ("canceled", "paid", True, ReportStatus.WAITING, Step.CANCEL),
         ("registered", "refunded", True, ReportStatus.QUEUED, Step.CANCEL),
-        ("dropped", "paid", True, ReportStatus.PLANNED, Step.NOTHING),
+        ("dropped", "paid", True, ReportStatus.PLANNED, Step.WITHDRAW),
+        ("withdrawn", "paid", True, ReportStatus.CANCELED, Step.NOTHING),
         ("dropped", "paid", True, None, Step.NOTHING),
     ],
 )

@@ -73,6 +73,12 @@ class FakeCarryover:
     ) -> None:
         self.statuses.append((c.student_sis_id, status, generation))
 
+    withdrawable: int = 0
+
+    def withdraw_posts(self, c: Candidate, reason: str, now: datetime) -> int:
+        withdrawn, self.withdrawable = self.withdrawable, 0
+        return withdrawn
+
     def plan_setup(self, section_sis_id: str, student_sis_id: str) -> PlanSetup | None:
         return self.plan
 
@@ -83,8 +89,8 @@ class FakeCarryover:
 
     outbox: Any = None
 
-    def known_keys(self, keys: list[str]) -> set[str]:
-        return {key for key in keys if key in self.outbox.messages}
+    def key_states(self, keys: list[str]) -> dict[str, OutboxState]:
+        return {key: OutboxState.QUEUED for key in keys if key in self.outbox.messages}
 
     def fail(self, s: PlanSetup, error: str, now: datetime) -> bool:
         self.failed.append(error)
@@ -302,3 +308,15 @@ def test_a_score_already_queued_under_its_key_is_not_queued_again() -> None:
     )
     assert later.status == 200
     assert uow.outbox.messages == first  # the first body stays, not a second one
+
+
+def test_a_drop_after_the_plan_withdraws_the_scores_not_sent_yet() -> None:
+    planned = candidate(status="dropped", report=ReportStatus.PLANNED, generation=1)
+    uow = FakeUow(FakeCarryover(found=[planned], withdrawable=3))
+    arm(uow, [STUDENT], NOW)
+    assert uow.carryover.statuses == [(STUDENT, ReportStatus.CANCELED, 1)]
+
+    # Everything already sent: the report stays planned.
+    uow = FakeUow(FakeCarryover(found=[planned], withdrawable=0))
+    arm(uow, [STUDENT], NOW)
+    assert uow.carryover.statuses == []

@@ -24,7 +24,7 @@ from lti_bridge.adapters.db.tables import (
     sis_students,
 )
 from lti_bridge.adapters.db.upsert import insert_or_update
-from lti_bridge.domain.carryover import Outcome, PlannedItem, ReportStatus, plan_key
+from lti_bridge.domain.carryover import AGS_SCORE, Outcome, PlannedItem, ReportStatus, plan_key
 from lti_bridge.domain.outbox import OutboxState
 from lti_bridge.services.carryover_ports import (
     Candidate,
@@ -262,9 +262,9 @@ class SqlAlchemyCarryoverRepository:
             self.conn.execute(insert(carryover_items), rows)
         return True
 
-    def known_keys(self, keys: Sequence[str]) -> set[str]:
-        """Which of ``keys`` the outbox already holds (one statement)."""
-        return set(self._states(keys))
+    def key_states(self, keys: Sequence[str]) -> dict[str, OutboxState]:
+        """The state of each of ``keys`` the outbox already holds (one statement)."""
+        return self._states(keys)
 
     def fail(self, setup: PlanSetup, error: str, now: datetime) -> bool:
         return self._fenced(setup, now, status=ReportStatus.FAILED.value, error=error) is not None
@@ -272,6 +272,24 @@ class SqlAlchemyCarryoverRepository:
     def cancel(self, setup: PlanSetup, reason: str, now: datetime) -> bool:
         canceled = self._fenced(setup, now, status=ReportStatus.CANCELED.value, error=reason)
         return canceled is not None
+
+    def withdraw_posts(self, candidate: Candidate, reason: str, now: datetime) -> int:
+        result = self.conn.execute(
+            update(outbox)
+            .where(
+                outbox.c.kind == AGS_SCORE,
+                outbox.c.section_sis_id == candidate.section_sis_id,
+                outbox.c.registration_sis_id == candidate.registration_sis_id,
+                outbox.c.state == OutboxState.QUEUED.value,
+            )
+            .values(
+                state=OutboxState.REJECTED.value,
+                last_error=reason,
+                finished_at=now,
+                updated_at=now,
+            )
+        )
+        return int(result.rowcount or 0)
 
     # --- where the gradebooks are -------------------------------------------------------------
 
