@@ -60,6 +60,14 @@ class _Statements:
     save_onboarding: DriverStatement
 
 
+def _student_named(payload: Mapping[str, Any]) -> str | None:
+    """The SIS student an event's payload names (``data.student.sis_id``), if any."""
+    data = payload.get("data")
+    student = data.get("student") if isinstance(data, Mapping) else None
+    sis_id = student.get("sis_id") if isinstance(student, Mapping) else None
+    return sis_id if isinstance(sis_id, str) else None
+
+
 def _fill_in(stmt: Any) -> dict[str, Any]:
     # A field the event leaves out (null) keeps what the tool already knew. The platform a
     # platform user id belongs to travels with the id: a new id replaces both, issuer or none.
@@ -211,6 +219,7 @@ class SqlAlchemySisRepository:
                 "outcome": delivery.outcome.value,
                 "payload": dict(delivery.payload),
                 "error": delivery.error,
+                "student_sis_id": _student_named(delivery.payload),
             },
         )
 
