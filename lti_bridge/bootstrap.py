@@ -44,8 +44,8 @@ from lti_bridge.domain.policy import GateSettings
 from lti_bridge.services.carryover import run_plan
 from lti_bridge.services.relay import RelaySettings, Sender
 
-#: How old the scores shown on a roster may be: filtering and sorting the page re-read nothing
-#: within it. Releasing grades always reads the platform's gradebook afresh.
+#: How old the scores shown on a roster filtered, searched or sorted again may be (a staff launch
+#: reads them afresh, and releasing grades always does).
 SHOWN_GRADEBOOK_SECONDS = 30.0
 
 
@@ -142,10 +142,10 @@ class Services:
             reader, lambda issuer, client_id: conf.find_registration_by_params(issuer, client_id)
         )
 
-    def shown_course_gradebook(self) -> ShownCourseGradebook:
-        """The same, for showing scores on the roster: read at most every
-        ``SHOWN_GRADEBOOK_SECONDS`` per section (releasing reads ``course_gradebook``)."""
-        return ShownCourseGradebook(self.course_gradebook(), self._shown_gradebooks)
+    def shown_course_gradebook(self, *, fresh: bool) -> ShownCourseGradebook:
+        """The same, for showing scores on the roster: unless ``fresh``, what a read within
+        ``SHOWN_GRADEBOOK_SECONDS`` found (releasing reads ``course_gradebook``)."""
+        return ShownCourseGradebook(self.course_gradebook(), self._shown_gradebooks, fresh=fresh)
 
     @cached_property
     def _shown_gradebooks(self) -> ExpiringMap[Any, Any]:

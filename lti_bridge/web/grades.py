@@ -114,8 +114,12 @@ def grades_panel(
     handle: str | None = None,
     notice: str | None = None,
     problems: dict[str, str] | None = None,
+    fresh: bool = True,
 ) -> GradesPanel | None:
-    """Compute the section's grades for the roster; None for a section without grading."""
+    """Compute the section's grades for the roster; None for a section without grading.
+
+    ``fresh=False`` (the page filtered, searched or sorted again) may show scores read from the
+    platform up to ``SHOWN_GRADEBOOK_SECONDS`` ago; a launch or an action reads them now."""
     if not section_sis_id:
         return None
     svc = services()
@@ -127,7 +131,7 @@ def grades_panel(
         panel.report = grade_service.grade_report(
             section_sis_id,
             uow=svc.uow(),
-            gradebook=svc.shown_course_gradebook(),
+            gradebook=svc.shown_course_gradebook(fresh=fresh),
             now=svc.clock(),
             platform_id=platform_id,
             link_by_email=svc.settings.link_learners_by_email,

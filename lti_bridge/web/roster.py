@@ -82,6 +82,7 @@ def credit_roster_page(
     notice: str | None = None,
     problems: dict[str, str] | None = None,
     query: RosterQuery | None = None,
+    fresh_gradebook: bool = True,
 ) -> Response:
     """The roster page, with the section's final grades and their forms (``web/grades.py``)."""
     roster = load_roster(context, platform_id)
@@ -95,6 +96,7 @@ def credit_roster_page(
         handle=handle,
         notice=notice,
         problems=problems,
+        fresh=fresh_gradebook,
     )
     query = query or RosterQuery()
     rows = find_rows(roster, query)
@@ -188,7 +190,11 @@ def page(handle: str) -> ResponseReturnValue:
     """The roster again, filtered, searched and sorted by the query parameters."""
     context, platform_id, _section = recall_launch(handle)
     query = RosterQuery.parse(request.args.to_dict())
-    return credit_roster_page(context, platform_id, grades_handle=handle, query=query)
+    # Scores as read at most SHOWN_GRADEBOOK_SECONDS ago: filtering and sorting do not read the
+    # platform's whole gradebook again on every click.
+    return credit_roster_page(
+        context, platform_id, grades_handle=handle, query=query, fresh_gradebook=False
+    )
 
 
 # --- CSV -------------------------------------------------------------------------------------

@@ -176,7 +176,7 @@ def test_default_people_are_the_dev_platforms() -> None:
     assert {p.sub for p in DEFAULT_PEOPLE.values()} >= {"learner-ada", "learner-ben"}
 
 
-def test_filtering_the_roster_does_not_read_the_gradebook_again_but_releasing_does(
+def test_filtering_the_roster_does_not_read_the_gradebook_again_but_launching_and_releasing_do(
     world: GradesWorld,
 ) -> None:
     world.score("learner-ada", quiz1=9, quiz2=8, assignment=40, exam=80)
@@ -190,6 +190,11 @@ def test_filtering_the_roster_does_not_read_the_gradebook_again_but_releasing_do
     for query in ({"q": "ada"}, {"status": "not_registered"}, {"sort": "name", "dir": "desc"}):
         assert client.get(f"/lti/roster/{handle}", query_string=query).status_code == 200
     assert world.platform.ags_requests == read
+
+    # A new staff launch reads the gradebook now (a score changed on the platform shows).
+    roster_html(world)
+    assert world.platform.ags_requests > read
+    read = world.platform.ags_requests
 
     release = re.search(r'<form[^>]*action="/lti/grades/release".*?</form>', html, re.S)
     assert release is not None

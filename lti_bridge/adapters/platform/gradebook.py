@@ -309,19 +309,22 @@ class PlatformCourseGradebook:
 
 
 class ShownCourseGradebook:
-    """A ``CourseGradebook`` for showing scores: each section's gradebook is read at most once
-    per ``ttl`` seconds per process, so filtering, searching and sorting the roster does not
-    read the whole gradebook from the platform again on every click. Releasing grades reads
-    through ``PlatformCourseGradebook`` itself: what is sent to the SIS is never older than
-    the release."""
+    """A ``CourseGradebook`` for showing scores: what a fresh read (a staff launch) found is
+    kept for the cache's ttl, and a read that need not be fresh (the roster filtered, searched
+    or sorted again) takes it, so those clicks do not read the whole gradebook from the platform
+    again. Releasing grades reads through ``PlatformCourseGradebook`` itself: what is sent to
+    the SIS is never older than the release."""
 
-    def __init__(self, inner: PlatformCourseGradebook, cache: ExpiringMap[Any, Any]) -> None:
+    def __init__(
+        self, inner: PlatformCourseGradebook, cache: ExpiringMap[Any, Any], *, fresh: bool
+    ) -> None:
         self._inner = inner
         self._cache = cache
+        self._fresh = fresh
 
     def read(self, setup: GradingSetup) -> SectionGradebook:
         key = (setup.issuer, setup.client_id, setup.lineitems_url)
-        found: SectionGradebook | None = self._cache.get(key)
+        found: SectionGradebook | None = None if self._fresh else self._cache.get(key)
         if found is None:
             found = self._inner.read(setup)
             self._cache.put(key, found)
