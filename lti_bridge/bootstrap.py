@@ -17,6 +17,7 @@ from lti_bridge.adapters.db.read_ahead import ReadAhead
 from lti_bridge.adapters.db.recent import RecentWrites
 from lti_bridge.adapters.db.statements import StatementConnections
 from lti_bridge.adapters.db.uow import SqlAlchemyUnitOfWork
+from lti_bridge.adapters.expiring import ExpiringMap
 from lti_bridge.adapters.lti.launch import HardenedMessageLaunch
 from lti_bridge.adapters.lti.platform_keys import PlatformKeyCache
 from lti_bridge.adapters.lti.store import RedisLaunchStore, SharedLaunchStore, SqlLaunchStore
@@ -31,6 +32,7 @@ from lti_bridge.adapters.platform.gradebook import (
     AgsSectionGradebook,
     PlatformCourseGradebook,
     PlatformReader,
+    ShownCourseGradebook,
 )
 from lti_bridge.adapters.platform.nrps import NrpsMembership
 from lti_bridge.adapters.sis.oneroster import OneRosterGradebook
@@ -41,6 +43,10 @@ from lti_bridge.domain.outbox import OutboxEntry, RetryPolicy, SisReply
 from lti_bridge.domain.policy import GateSettings
 from lti_bridge.services.carryover import run_plan
 from lti_bridge.services.relay import RelaySettings, Sender
+
+#: How old the scores shown on a roster may be: filtering and sorting the page re-read nothing
+#: within it. Releasing grades always reads the platform's gradebook afresh.
+SHOWN_GRADEBOOK_SECONDS = 30.0
 
 
 def utc_now() -> datetime:
@@ -135,6 +141,15 @@ class Services:
         return PlatformCourseGradebook(
             reader, lambda issuer, client_id: conf.find_registration_by_params(issuer, client_id)
         )
+
+    def shown_course_gradebook(self) -> ShownCourseGradebook:
+        """The same, for showing scores on the roster: read at most every
+        ``SHOWN_GRADEBOOK_SECONDS`` per section (releasing reads ``course_gradebook``)."""
+        return ShownCourseGradebook(self.course_gradebook(), self._shown_gradebooks)
+
+    @cached_property
+    def _shown_gradebooks(self) -> ExpiringMap[Any, Any]:
+        return ExpiringMap(SHOWN_GRADEBOOK_SECONDS, max_entries=64)
 
     @cached_property
     def ags_carryover(self) -> AgsCarryover:

@@ -124,8 +124,11 @@ def rerun_section(
     uow: CarryoverUnitOfWork,
     now: datetime,
     student_sis_id: str | None = None,
+    actor: str | None = None,
 ) -> Rerun:
-    """Plan again where a report is missing or failed (``lti-bridge carryover run``)."""
+    """Plan again where a report is missing or failed (``lti-bridge carryover run``, or an
+    instructor's "Run carry-over again" on the roster: ``actor`` is then recorded with each
+    learner it queued or set waiting, in the same transaction)."""
     queued: list[Candidate] = []
     waiting: list[Candidate] = []
     skipped = 0
@@ -151,6 +154,11 @@ def rerun_section(
             else:
                 _queue(uow, c, now)
                 queued.append(c)
+        if actor is not None:
+            for c in queued:
+                uow.carryover.record_action(c, "carryover_again", actor, now)
+            for c in waiting:
+                uow.carryover.record_action(c, "carryover_waiting", actor, now)
         uow.commit()
     return Rerun(queued, waiting, skipped)
 

@@ -108,6 +108,12 @@ class Report:
 
 
 class CarryoverRepository(Protocol):
+    def record_action(
+        self, candidate: Candidate, action: str, actor: str, now: datetime
+    ) -> None:
+        """Record a staff action on the candidate's carry-over (the roster's actions history)."""
+        ...
+
     def candidates(self, student_sis_ids: Sequence[str]) -> list[Candidate]:
         """The students' registrations in sections with a non-credit context."""
         ...

@@ -25,6 +25,7 @@ from lti_bridge.domain.errors import (
     ValidationError,
 )
 from lti_bridge.domain.model import LaunchContext, MessageType
+from lti_bridge.services import carryover as carryover_service
 from lti_bridge.services import grades as grade_service
 from lti_bridge.services.grades import GradeReport, GradeRow
 from lti_bridge.web import csrf
@@ -126,7 +127,7 @@ def grades_panel(
         panel.report = grade_service.grade_report(
             section_sis_id,
             uow=svc.uow(),
-            gradebook=svc.course_gradebook(),
+            gradebook=svc.shown_course_gradebook(),
             now=svc.clock(),
             platform_id=platform_id,
             link_by_email=svc.settings.link_learners_by_email,
@@ -280,3 +281,28 @@ def send_again() -> ResponseReturnValue:
         context, platform_id, handle,
         notice=f"Version {version} of {registration}'s grade is queued to be sent again.",
     )
+
+
+@bp.post("/lti/grades/carryover-again")
+def carryover_again() -> ResponseReturnValue:
+    """Plan a learner's carry-over again where it failed, was canceled or never ran (as
+    ``lti-bridge carryover run SECTION --student S``), recorded with who and when."""
+    context, platform_id, section, handle = _checked()
+    student = _form("student")
+    if not student:
+        return _roster(context, platform_id, handle, status=422,
+                       problems={"carryover": "Choose the learner whose carry-over to run."})
+    svc = services()
+    rerun = carryover_service.rerun_section(
+        section, uow=svc.uow(), now=svc.clock(), student_sis_id=student,
+        actor=actor_of(context),
+    )
+    if rerun.queued:
+        notice = f"Carry-over for {student} is queued again."
+    elif rerun.waiting:
+        notice = f"Carry-over for {student} will run once they pass onboarding."
+    else:
+        notice = f"Nothing to run again for {student}: their carry-over is planned or under way."
+    log.info("carry-over run again section=%s student=%s queued=%d by=%s", section, student,
+             len(rerun.queued), context.user_sub)
+    return _roster(context, platform_id, handle, notice=notice)

@@ -128,6 +128,8 @@ def test_an_instructor_sees_finds_and_exports_the_whole_class_readably(
     assert page.evaluate("document.documentElement.scrollWidth") <= 420
     assert page.eval_on_selector("#roster thead", "e => e.getBoundingClientRect().height") <= 1
     assert axe_violations(page) == []
+    page.set_viewport_size({"width": 320, "height": 900})
+    assert page.evaluate("document.documentElement.scrollWidth") <= 320
     assert (shots / "roster-1280.png").stat().st_size > 0
     assert (shots / "roster-420.png").stat().st_size > 0
     page.set_viewport_size({"width": 1280, "height": 900})
@@ -136,7 +138,13 @@ def test_an_instructor_sees_finds_and_exports_the_whole_class_readably(
     with page.expect_navigation():
         page.select_option("#roster-status", "not_registered")
     assert set(statuses(page)) == {BEN.person_sourcedid, NORA.sub}
+    # Typing narrows the rows at once (and the export with them); Find asks the server.
     page.fill("#roster-q", "nora")
+    visible = page.eval_on_selector_all(
+        "#roster tbody tr[data-row-status]:not([hidden])", "rows => rows.map(r => r.dataset.member)"
+    )
+    assert visible == [NORA.sub]
+    assert "q=nora" in str(page.get_attribute("#roster-export", "href"))
     with page.expect_navigation():
         page.click("#roster-find-submit")
     assert list(statuses(page)) == [NORA.sub]

@@ -3,6 +3,7 @@ platform's AGS (tests/devplatform/ags.py) on loopback (DOMAIN R5-R7)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -302,3 +303,41 @@ def test_a_drop_after_the_plan_ran_withdraws_the_scores_not_sent(world: Carryove
     assert sorted(label for _, label, _ in world.platform.scores_posted) == [CODE, QUIZ]
     assert report(world).status is ReportStatus.PLANNED
     assert world.credit_book()[QUIZ] == {ADA.sub: 8}
+
+
+def test_the_instructor_runs_a_failed_carry_over_again_from_the_roster(
+    world: CarryoverWorld,
+) -> None:
+    upgrade(world)
+    posted = len(world.platform.scores_posted)
+    with world.svc.uow() as uow:
+        (candidate,) = uow.carryover.section_candidates(SECTION)
+        uow.carryover.set_status(candidate, ReportStatus.FAILED, candidate.generation,
+                                 world.svc.clock(), "the platform was down")
+        uow.commit()
+    instructor = world.launch("instructor", "final-exam")
+    with world.app.test_request_context("/lti/launch", method="POST"):
+        roster = credit_roster_page(instructor, world.platform_id).get_data(as_text=True)
+    form = re.search(r'<form[^>]*class="carryover-again".*?</form>', roster, re.S)
+    assert form is not None, roster
+    fields = dict(re.findall(r'name="([^"]+)" value="([^"]*)"', form.group(0)))
+    assert fields["student"] == STUDENT
+    client = world.app.test_client()
+
+    # The form's token is required: without it nothing moves.
+    refused = client.post("/lti/grades/carryover-again", data={**fields, "csrf_token": "x"})
+    assert refused.status_code in (400, 403)
+    assert report(world).status is ReportStatus.FAILED
+
+    answer = client.post("/lti/grades/carryover-again", data=fields)
+    assert answer.status_code == 200
+    assert f"Carry-over for {STUDENT} is queued again." in answer.text
+    assert report(world).status is ReportStatus.QUEUED
+    world.relay()
+    assert report(world).status is ReportStatus.PLANNED
+    assert len(world.platform.scores_posted) == posted  # carried before: nothing twice
+
+    # Recorded with who and when, in the learner's history.
+    history = client.get(f"/lti/roster/{fields['handle']}/learners/{STUDENT}").text
+    actions = re.search(r'<ul id="learner-actions">.*?</ul>', history, re.S)
+    assert actions is not None and "carryover_again" in actions.group(0)

@@ -174,3 +174,12 @@ def test_the_api_is_described_in_openapi(client: Any) -> None:
     operation = document["paths"]["/api/v1/sections/{sis_id}/roster"]["get"]
     assert set(operation["responses"]) == {"200", "401", "403", "404"}
     assert document["components"]["securitySchemes"]["operatorToken"]["scheme"] == "bearer"
+
+
+def test_every_formula_start_is_neutralised_and_cells_are_quoted() -> None:
+    from lti_bridge.web.roster import _csv_line, spreadsheet_safe
+
+    for risky in ("=1+1", "+1", "-1", "@SUM(A1)", "\tx", "\rx"):
+        assert spreadsheet_safe(risky) == "'" + risky
+    assert spreadsheet_safe("Ada") == "Ada" and spreadsheet_safe(None) == ""
+    assert _csv_line(("a,b", 'say "hi"', "=x", 3)) == '"a,b","say ""hi""",\'=x,3\r\n'

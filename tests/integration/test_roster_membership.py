@@ -142,6 +142,12 @@ def test_rows_are_filtered_searched_and_sorted_by_query_parameters(world: Grades
         "330000003", "learner-nora", "110654321", "110123456"
     ]
     assert found(status="nonsense", sort="nonsense") == found()
+    # No match: one row saying so, spanning every column of the header.
+    page = client.get(f"/lti/roster/{handle}", query_string={"q": "nobody-at-all"}).text
+    header = re.search(r"<thead>(.*?)</thead>", page, re.S)
+    assert header is not None
+    span = re.search(r'<td colspan="(\d+)" id="roster-none">', page)
+    assert span is not None and int(span.group(1)) == header.group(1).count("<th")
     assert client.get("/lti/roster/not-a-handle").status_code in (400, 401, 403)
 
 
@@ -168,3 +174,25 @@ def test_another_platforms_members_never_join(world: GradesWorld) -> None:
 
 def test_default_people_are_the_dev_platforms() -> None:
     assert {p.sub for p in DEFAULT_PEOPLE.values()} >= {"learner-ada", "learner-ben"}
+
+
+def test_filtering_the_roster_does_not_read_the_gradebook_again_but_releasing_does(
+    world: GradesWorld,
+) -> None:
+    world.score("learner-ada", quiz1=9, quiz2=8, assignment=40, exam=80)
+    html = roster_html(world)
+    assert 'data-letter="' in html  # the grades panel read the platform's gradebook
+    client = world.app.test_client()
+    handle = handle_of(html)
+    read = world.platform.ags_requests
+    assert read > 0
+
+    for query in ({"q": "ada"}, {"status": "not_registered"}, {"sort": "name", "dir": "desc"}):
+        assert client.get(f"/lti/roster/{handle}", query_string=query).status_code == 200
+    assert world.platform.ags_requests == read
+
+    release = re.search(r'<form[^>]*action="/lti/grades/release".*?</form>', html, re.S)
+    assert release is not None
+    fields = dict(re.findall(r'name="([^"]+)" value="([^"]*)"', release.group(0)))
+    assert client.post("/lti/grades/release", data=fields).status_code == 200
+    assert world.platform.ags_requests > read  # what goes to the SIS is read afresh

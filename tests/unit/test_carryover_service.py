@@ -56,6 +56,10 @@ class FakeCarryover:
     fence: bool = True
     failed: list[str] = field(default_factory=list)
     canceled: list[str] = field(default_factory=list)
+    actions: list[tuple[str, str, str]] = field(default_factory=list)
+
+    def record_action(self, c: Candidate, action: str, actor: str, now: datetime) -> None:
+        self.actions.append((c.student_sis_id, action, actor))
 
     def candidates(self, student_sis_ids: list[str]) -> list[Candidate]:
         return [c for c in self.found if c.student_sis_id in student_sis_ids]
@@ -202,6 +206,22 @@ def test_run_plans_again_only_where_missing_failed_or_dead() -> None:
     assert [c.student_sis_id for c in rerun.waiting] == ["e"]
     assert rerun.skipped == 2
     assert (("c", ReportStatus.QUEUED, 3)) in uow.carryover.statuses
+    assert uow.commits == 1
+    assert uow.carryover.actions == []  # the CLI records no actor
+
+
+def test_an_instructors_run_again_is_recorded_with_who_for_each_learner_it_moved() -> None:
+    found = [
+        candidate(student_sis_id="a", report=ReportStatus.PLANNED, generation=1),
+        candidate(student_sis_id="b", report=ReportStatus.FAILED, generation=1),
+        candidate(student_sis_id="e", onboarded=False),
+    ]
+    uow = FakeUow(FakeCarryover(found=found))
+    rerun_section(SECTION, uow=uow, now=NOW, actor="Ian (instructor-1)")
+    assert uow.carryover.actions == [
+        ("b", "carryover_again", "Ian (instructor-1)"),
+        ("e", "carryover_waiting", "Ian (instructor-1)"),
+    ]
     assert uow.commits == 1
 
 

@@ -15,6 +15,7 @@ from lti_bridge.adapters.db.tables import (
     carryover_items,
     carryover_reports,
     contexts,
+    grade_audit,
     learners,
     offerings,
     outbox,
@@ -42,6 +43,20 @@ class SqlAlchemyCarryoverRepository:
     def __init__(self, conn: Connection, sis_platform_issuer: str = "") -> None:
         self.conn = conn
         self._sis_platform_issuer = sis_platform_issuer
+
+    def record_action(
+        self, candidate: Candidate, action: str, actor: str, now: datetime
+    ) -> None:
+        # The roster's staff actions, beside releases and overrides (``grade_audit``).
+        self.conn.execute(
+            insert(grade_audit).values(
+                section_sis_id=candidate.section_sis_id,
+                registration_sis_id=candidate.registration_sis_id,
+                action=action,
+                actor=actor,
+                at=now,
+            )
+        )
 
     # --- who ----------------------------------------------------------------------------------
 

@@ -28,6 +28,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import requests
 from pylti1p3.registration import Registration
 
+from lti_bridge.adapters.expiring import ExpiringMap
 from lti_bridge.adapters.platform.ags import (
     LINEITEM_CONTAINER,
     RESULT_CONTAINER,
@@ -305,3 +306,23 @@ class PlatformCourseGradebook:
         if registration is None:
             raise AgsError(f"platform {setup.issuer} is no longer registered", url="(none)")
         return self._reader.read(registration, setup.lineitems_url)
+
+
+class ShownCourseGradebook:
+    """A ``CourseGradebook`` for showing scores: each section's gradebook is read at most once
+    per ``ttl`` seconds per process, so filtering, searching and sorting the roster does not
+    read the whole gradebook from the platform again on every click. Releasing grades reads
+    through ``PlatformCourseGradebook`` itself: what is sent to the SIS is never older than
+    the release."""
+
+    def __init__(self, inner: PlatformCourseGradebook, cache: ExpiringMap[Any, Any]) -> None:
+        self._inner = inner
+        self._cache = cache
+
+    def read(self, setup: GradingSetup) -> SectionGradebook:
+        key = (setup.issuer, setup.client_id, setup.lineitems_url)
+        found: SectionGradebook | None = self._cache.get(key)
+        if found is None:
+            found = self._inner.read(setup)
+            self._cache.put(key, found)
+        return found
