@@ -487,8 +487,12 @@ class SqlAlchemyCarryoverRepository:
         ]
         if students:
             mine.append(carryover_reports.c.student_sis_id.in_(students))
+        # The context as this platform names it: an offering bound to another platform's
+        # context of the same id is not this course (tenancy, STYLE 12).
+        issuer = select(platforms.c.issuer).where(platforms.c.id == platform_id).scalar_subquery()
         sections = select(offerings.c.section_sis_id).where(
-            offerings.c.for_credit_context_id == context_id
+            offerings.c.for_credit_context_id == context_id,
+            or_(offerings.c.issuer == ANY_PLATFORM, offerings.c.issuer == issuer),
         )
         return self._reports(carryover_reports.c.section_sis_id.in_(sections), or_(*mine))
 
