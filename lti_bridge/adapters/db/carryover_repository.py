@@ -8,7 +8,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, func, insert, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, delete, func, insert, or_, select, update
 
 from lti_bridge.adapters.db.catalog_repository import ANY_PLATFORM, read_catalog_settings
 from lti_bridge.adapters.db.tables import (
@@ -39,6 +39,51 @@ def _decimal(value: str | None) -> Decimal | None:
     return Decimal(value) if value is not None else None
 
 
+def _candidates_select() -> Any:
+    return (
+        select(
+            registrations.c.sis_id,
+            registrations.c.student_sis_id,
+            registrations.c.section_sis_id,
+            registrations.c.status,
+            registrations.c.tuition_status,
+            registrations.c.updated_at,
+            sis_students.c.onboarding_passed_at,
+            sis_students.c.platform_user_id,
+            carryover_reports.c.status.label("report_status"),
+            carryover_reports.c.generation,
+        )
+        .select_from(
+            registrations.join(
+                offerings,
+                and_(
+                    offerings.c.section_sis_id == registrations.c.section_sis_id,
+                    offerings.c.non_credit_context_id.is_not(None),
+                ),
+            )
+            .outerjoin(sis_students, sis_students.c.sis_id == registrations.c.student_sis_id)
+            .outerjoin(
+                carryover_reports,
+                and_(
+                    carryover_reports.c.section_sis_id == registrations.c.section_sis_id,
+                    carryover_reports.c.student_sis_id == registrations.c.student_sis_id,
+                ),
+            )
+        )
+        .order_by(registrations.c.updated_at, registrations.c.id)
+    )
+
+
+# Built once: every SIS registration event asks (``arm``), and building the statement cost
+# more than running it.
+_BY_STUDENTS = _candidates_select().where(
+    registrations.c.student_sis_id.in_(bindparam("students", expanding=True))
+)
+_BY_SECTION = _candidates_select().where(
+    registrations.c.section_sis_id == bindparam("section")
+)
+
+
 class SqlAlchemyCarryoverRepository:
     def __init__(self, conn: Connection, sis_platform_issuer: str = "") -> None:
         self.conn = conn
@@ -60,40 +105,8 @@ class SqlAlchemyCarryoverRepository:
 
     # --- who ----------------------------------------------------------------------------------
 
-    def _candidates(self, *where: Any) -> list[Candidate]:
-        rows = self.conn.execute(
-            select(
-                registrations.c.sis_id,
-                registrations.c.student_sis_id,
-                registrations.c.section_sis_id,
-                registrations.c.status,
-                registrations.c.tuition_status,
-                registrations.c.updated_at,
-                sis_students.c.onboarding_passed_at,
-                sis_students.c.platform_user_id,
-                carryover_reports.c.status.label("report_status"),
-                carryover_reports.c.generation,
-            )
-            .select_from(
-                registrations.join(
-                    offerings,
-                    and_(
-                        offerings.c.section_sis_id == registrations.c.section_sis_id,
-                        offerings.c.non_credit_context_id.is_not(None),
-                    ),
-                )
-                .outerjoin(sis_students, sis_students.c.sis_id == registrations.c.student_sis_id)
-                .outerjoin(
-                    carryover_reports,
-                    and_(
-                        carryover_reports.c.section_sis_id == registrations.c.section_sis_id,
-                        carryover_reports.c.student_sis_id == registrations.c.student_sis_id,
-                    ),
-                )
-            )
-            .where(*where)
-            .order_by(registrations.c.updated_at, registrations.c.id)
-        ).all()
+    def _candidates(self, stmt: Any, params: dict[str, Any]) -> list[Candidate]:
+        rows = self.conn.execute(stmt, params).all()
         # One registration per student and section: a registered one wins, else the latest.
         chosen: dict[tuple[str, str], Any] = {}
         for row in rows:
@@ -150,10 +163,10 @@ class SqlAlchemyCarryoverRepository:
         return found
 
     def candidates(self, student_sis_ids: Sequence[str]) -> list[Candidate]:
-        return self._candidates(registrations.c.student_sis_id.in_(list(student_sis_ids)))
+        return self._candidates(_BY_STUDENTS, {"students": list(student_sis_ids)})
 
     def section_candidates(self, section_sis_id: str) -> list[Candidate]:
-        return self._candidates(registrations.c.section_sis_id == section_sis_id)
+        return self._candidates(_BY_SECTION, {"section": section_sis_id})
 
     def students_of_learner(self, platform_id: int, learner_sub: str) -> list[str]:
         row = self.conn.execute(
@@ -487,8 +500,12 @@ class SqlAlchemyCarryoverRepository:
         ]
         if students:
             mine.append(carryover_reports.c.student_sis_id.in_(students))
+        # The context as this platform names it: an offering bound to another platform's
+        # context of the same id is not this course (tenancy, STYLE 12).
+        issuer = select(platforms.c.issuer).where(platforms.c.id == platform_id).scalar_subquery()
         sections = select(offerings.c.section_sis_id).where(
-            offerings.c.for_credit_context_id == context_id
+            offerings.c.for_credit_context_id == context_id,
+            or_(offerings.c.issuer == ANY_PLATFORM, offerings.c.issuer == issuer),
         )
         return self._reports(carryover_reports.c.section_sis_id.in_(sections), or_(*mine))
 
