@@ -38,15 +38,14 @@ from lti_bridge.adapters.platform.ags import (
     SCOPE_SCORE,
     AgsClient,
     AgsError,
-    next_page_url,
     results_url,
 )
 from lti_bridge.adapters.platform.gradebook import (
-    _datetime,
-    _decimal,
     is_rate_limited,
+    parse_decimal,
+    parse_timestamp,
     retry_after_seconds,
-    with_limit,
+    walk_pages,
 )
 from lti_bridge.domain.carryover import CourseItem, LearnerResult, PlatformGradebookError
 from lti_bridge.domain.outbox import OutboxEntry, SisReply
@@ -56,7 +55,6 @@ log = logging.getLogger("lti_bridge.ags.carryover")
 
 SCORE_MEDIA_TYPE = "application/vnd.ims.lis.v1.score+json"
 PAGE_LIMIT = 100
-MAX_PAGES = 1000
 #: Throttled answers to one request waited out in place before the message is retried later.
 THROTTLE_RETRIES = 3
 THROTTLE_BASE_SECONDS = 0.05
@@ -179,7 +177,7 @@ class AgsCarryover:
                 CourseItem(
                     id=item_id,
                     label=_text(entry.get("label")) or "",
-                    score_maximum=_decimal(entry.get("scoreMaximum")) or Decimal(0),
+                    score_maximum=parse_decimal(entry.get("scoreMaximum")) or Decimal(0),
                     tag=_text(entry.get("tag")),
                     resource_id=_text(entry.get("resourceId")),
                 )
@@ -201,9 +199,9 @@ class AgsCarryover:
                 found.append(
                     LearnerResult(
                         item_id=item.id,
-                        score=_decimal(entry.get("resultScore")),
-                        maximum=_decimal(entry.get("resultMaximum")),
-                        timestamp=_datetime(entry.get("timestamp")),
+                        score=parse_decimal(entry.get("resultScore")),
+                        maximum=parse_decimal(entry.get("resultMaximum")),
+                        timestamp=parse_timestamp(entry.get("timestamp")),
                         activity_progress=_text(entry.get("activityProgress")),
                         grading_progress=_text(entry.get("gradingProgress")),
                     )
@@ -213,38 +211,16 @@ class AgsCarryover:
     def _listing(
         self, registration: Registration, scopes: tuple[str, ...], url: str, media_type: str
     ) -> Iterator[dict[str, Any]]:
-        seen_urls: set[str] = set()
-        seen_ids: set[str] = set()
-        next_url: str | None = with_limit(url, self._page_limit)
-        while next_url is not None:
-            if len(seen_urls) >= MAX_PAGES:
-                raise PlatformGradebookError(f"more than {MAX_PAGES} pages at {url}")
-            if next_url in seen_urls:
-                return
-            seen_urls.add(next_url)
-            response = self._request(
-                registration, scopes, "GET", next_url, headers={"Accept": media_type}
-            )
-            try:
-                page = response.json(parse_float=Decimal)
-            except ValueError:
-                raise PlatformGradebookError(
-                    f"the answer at {next_url} is not JSON", status=response.status_code
-                ) from None
-            if not isinstance(page, list):
-                raise PlatformGradebookError(
-                    f"expected a JSON array at {next_url}", status=response.status_code
-                )
-            for entry in page:
-                if not isinstance(entry, dict):
-                    continue
-                entry_id = entry.get("id")
-                if isinstance(entry_id, str):
-                    if entry_id in seen_ids:
-                        continue
-                    seen_ids.add(entry_id)
-                yield entry
-            next_url = next_page_url(response.headers.get("Link"))
+        yield from walk_pages(
+            lambda page_url: self._request(
+                registration, scopes, "GET", page_url, headers={"Accept": media_type}
+            ),
+            url,
+            limit=self._page_limit,
+            failure=lambda message, at, status: PlatformGradebookError(
+                f"{message} at {at}", status=status
+            ),
+        )
 
     # --- HTTP ---------------------------------------------------------------------------------
 

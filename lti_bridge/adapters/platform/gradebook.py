@@ -55,7 +55,7 @@ BACKOFF_BASE_SECONDS = 0.5
 BACKOFF_CAP_SECONDS = 30.0
 
 
-def _decimal(value: object) -> Decimal | None:
+def parse_decimal(value: object) -> Decimal | None:
     if isinstance(value, bool) or value is None:
         return None
     try:
@@ -65,7 +65,7 @@ def _decimal(value: object) -> Decimal | None:
     return number if number.is_finite() else None
 
 
-def _datetime(value: object) -> datetime | None:
+def parse_timestamp(value: object) -> datetime | None:
     if not isinstance(value, str) or not value:
         return None
     try:
@@ -114,6 +114,52 @@ def is_rate_limited(response: requests.Response) -> bool:
     return response.status_code == 403 and "rate limit exceeded" in response.text.lower()
 
 
+def walk_pages(
+    fetch: Callable[[str], requests.Response],
+    url: str,
+    *,
+    limit: int,
+    failure: Callable[[str, str, int | None], Exception],
+    entries: Callable[[Any], Any] = lambda page: page,
+    key: str = "id",
+) -> Iterator[dict[str, Any]]:
+    """Each entry of a paged AGS or NRPS listing once (by its ``key``, when it has one).
+
+    Pages follow the ``Link: <…>; rel="next"`` header, quoted or not; ``limit`` is asked for
+    and a platform that ignores it (one page) is fine. A page seen before ends the walk (some
+    platforms loop); more than ``MAX_PAGES`` pages, or a page that is not a JSON array (after
+    ``entries`` picks it out), raises ``failure(message, url, status)``.
+    """
+    seen_urls: set[str] = set()
+    seen_ids: set[str] = set()
+    next_url: str | None = with_limit(url, limit)
+    while next_url is not None:
+        if len(seen_urls) >= MAX_PAGES:
+            raise failure(f"more than {MAX_PAGES} pages", url, None)
+        if next_url in seen_urls:
+            # A platform repeating a page it already sent: what it holds was read.
+            log.warning("next page link loops back to %s; stopping there", next_url)
+            return
+        seen_urls.add(next_url)
+        response = fetch(next_url)
+        try:
+            page = entries(response.json(parse_float=Decimal))
+        except ValueError:
+            raise failure("the answer is not JSON", next_url, response.status_code) from None
+        if not isinstance(page, list):
+            raise failure("expected a JSON array", next_url, response.status_code)
+        for entry in page:
+            if not isinstance(entry, dict):
+                continue
+            entry_id = entry.get(key)
+            if isinstance(entry_id, str):
+                if entry_id in seen_ids:
+                    continue
+                seen_ids.add(entry_id)
+            yield entry
+        next_url = next_page_url(response.headers.get("Link"))
+
+
 class PlatformReader:
     """GETs from a platform's LTI Advantage services (AGS, NRPS) with the tool's token: a 401
     renews the token once, rate limits back off and retry, paged listings are followed.
@@ -151,38 +197,14 @@ class PlatformReader:
         ``entries`` picks the list out of a page (AGS pages are arrays; an NRPS page is an
         object holding ``members``).
         """
-        seen_urls: set[str] = set()
-        seen_ids: set[str] = set()
-        next_url: str | None = with_limit(url, self.page_limit)
-        while next_url is not None:
-            if len(seen_urls) >= MAX_PAGES:
-                raise AgsError(f"more than {MAX_PAGES} pages", url=url)
-            if next_url in seen_urls:
-                # A platform repeating a page it already sent: what it holds was read.
-                log.warning("next page link loops back to %s; stopping there", next_url)
-                return
-            seen_urls.add(next_url)
-            response = self.get(registration, next_url, media_type, scopes=scopes)
-            try:
-                page = entries(response.json(parse_float=Decimal))
-            except ValueError:
-                raise AgsError(
-                    "the answer is not JSON", url=next_url, status=response.status_code
-                ) from None
-            if not isinstance(page, list):
-                raise AgsError(
-                    "expected a JSON array", url=next_url, status=response.status_code
-                )
-            for entry in page:
-                if not isinstance(entry, dict):
-                    continue
-                entry_id = entry.get(key)
-                if isinstance(entry_id, str):
-                    if entry_id in seen_ids:
-                        continue
-                    seen_ids.add(entry_id)
-                yield entry
-            next_url = next_page_url(response.headers.get("Link"))
+        yield from walk_pages(
+            lambda page_url: self.get(registration, page_url, media_type, scopes=scopes),
+            url,
+            limit=self.page_limit,
+            entries=entries,
+            key=key,
+            failure=lambda message, at, status: AgsError(message, url=at, status=status),
+        )
 
     def get(
         self,
@@ -262,9 +284,9 @@ class AgsSectionGradebook:
                 GradebookItem(
                     id=item_id,
                     label=label if isinstance(label, str) else "",
-                    score_maximum=_decimal(entry.get("scoreMaximum")) or Decimal(0),
+                    score_maximum=parse_decimal(entry.get("scoreMaximum")) or Decimal(0),
                     tag=tag if isinstance(tag, str) and tag else None,
-                    ends_at=_datetime(entry.get("endDateTime")),
+                    ends_at=parse_timestamp(entry.get("endDateTime")),
                 )
             )
         results: dict[str, dict[str, ItemResult]] = {}
@@ -276,9 +298,9 @@ class AgsSectionGradebook:
                     continue
                 results.setdefault(str(user), {})[item.id] = ItemResult(
                     item_id=item.id,
-                    score=_decimal(entry.get("resultScore")),
-                    maximum=_decimal(entry.get("resultMaximum")),
-                    timestamp=_datetime(entry.get("timestamp")),
+                    score=parse_decimal(entry.get("resultScore")),
+                    maximum=parse_decimal(entry.get("resultMaximum")),
+                    timestamp=parse_timestamp(entry.get("timestamp")),
                 )
         return SectionGradebook(tuple(items), results)
 
