@@ -9,27 +9,23 @@ launch view does for a ``purpose=onboarding`` link.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-import jwt
 import pytest
-import requests
 from flask import Flask
 from sqlalchemy import insert, select
 
 from lti_bridge.adapters.db.tables import catalog_settings, learners, sis_students
-from lti_bridge.adapters.lti.claims import launch_context_from_claims
 from lti_bridge.domain.errors import LaunchError, NotFoundError
 from lti_bridge.domain.model import LaunchContext, PlatformRegistration
-from lti_bridge.services.launches import record_launch
 from lti_bridge.services.platforms import register_platform
 from lti_bridge.web.onboarding import is_onboarding_launch, onboarding_launch
 from tests.devplatform import ONBOARDING_COURSE, DevPlatform
+from tests.fixtures.dev_launch import signed_launch
 from tests.fixtures.loopback import serve
 
 ONBOARDING = ONBOARDING_COURSE.context_id
@@ -52,22 +48,7 @@ class World:
 
     def launch(self, who: str = "learner", link: str = "onboarding-check") -> LaunchContext:
         """Have the platform sign a launch of ``link`` and record it as the launch view does."""
-        # Platform login initiation -> the tool's /lti/login -> the platform's /authorize.
-        answer = requests.get(f"{self.platform.issuer}/launch/{link}?as={who}", timeout=10)
-        assert answer.status_code == 200, answer.text
-        match = re.search(r'name="id_token" value="([^"]+)"', answer.text)
-        assert match, answer.text
-        claims = jwt.decode(
-            match.group(1),
-            self.platform.registration().get_platform_public_key(),
-            algorithms=["RS256"],
-            audience=self.platform.client_id,
-        )
-        context = launch_context_from_claims(claims)
-        record_launch(
-            context, platform_id=self.platform_id, uow=self.svc.uow(), now=self.svc.clock()
-        )
-        return context
+        return signed_launch(self.platform, self.svc, self.platform_id, who, link)
 
     def check(self, context: LaunchContext) -> tuple[int, str]:
         with self.app.test_request_context("/lti/launch", method="POST"):
