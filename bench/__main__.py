@@ -196,7 +196,7 @@ def prepare_launches(
 
 
 def core_env(env: dict[str, str]) -> dict[str, str]:
-    """``env`` for a tool whose ``RawStatement``s run through SQLAlchemy Core
+    """``env`` for a tool whose ``DriverStatement``s run through SQLAlchemy Core
     (``bench/core_statements.py``)."""
     root = Path(__file__).resolve().parent
     path = os.pathsep.join(

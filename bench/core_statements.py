@@ -1,7 +1,7 @@
 """The A/B of issue 12: the tool's hot statements run through SQLAlchemy Core instead of
-``RawStatement``'s direct driver calls.
+``DriverStatement``'s direct driver calls.
 
-``install()`` replaces ``RawStatement.execute`` with ``Connection.execute`` on the same statement
+``install()`` replaces ``DriverStatement.execute`` with ``Connection.execute`` on the same statement
 (SQLAlchemy's compiled cache, its events, its result rows), so everything else about a launch
 stays the same. ``python -m bench --statements both`` serves the tool both ways in one run;
 ``bench/core/sitecustomize.py`` installs it in the processes of the "core" server.
@@ -22,6 +22,6 @@ def execute(self: Any, conn: Connection, params: Mapping[str, Any]) -> tuple[lis
 
 
 def install() -> None:
-    from lti_bridge.adapters.db import raw
+    from lti_bridge.adapters.db import driver
 
-    raw.RawStatement.execute = execute  # type: ignore[method-assign]
+    driver.DriverStatement.execute = execute  # type: ignore[method-assign]

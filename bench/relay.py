@@ -38,8 +38,8 @@ from sqlalchemy import delete, func, select
 from bench.databases import fresh_database
 from lti_bridge.adapters.db.engine import make_engine, upgrade
 from lti_bridge.adapters.db.recent import RecentWrites
-from lti_bridge.adapters.db.statements import StatementConnections
 from lti_bridge.adapters.db.tables import outbox
+from lti_bridge.adapters.db.thread_connections import ThreadConnections
 from lti_bridge.adapters.db.uow import SqlAlchemyUnitOfWork
 from lti_bridge.domain.outbox import SIS_RESULT, OutboxMessage
 from tests.fixtures.processes import LTI_BRIDGE, tool_env
@@ -102,7 +102,7 @@ def fill(engine: Any, expected: dict[str, dict[str, Any]]) -> float:
     started = time.perf_counter()
     with engine.begin() as conn:
         conn.execute(delete(outbox))
-    uow = SqlAlchemyUnitOfWork(engine, RecentWrites(), StatementConnections(engine))
+    uow = SqlAlchemyUnitOfWork(engine, RecentWrites(), ThreadConnections(engine))
     now = datetime.now(UTC)
     with uow:
         for key, body in expected.items():

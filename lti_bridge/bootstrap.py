@@ -15,7 +15,7 @@ from lti_bridge.adapters.db.engine import database_problem, make_engine
 from lti_bridge.adapters.db.gate_repository import CatalogGateSettings, facts_read_ahead
 from lti_bridge.adapters.db.read_ahead import ReadAhead
 from lti_bridge.adapters.db.recent import RecentWrites
-from lti_bridge.adapters.db.statements import StatementConnections
+from lti_bridge.adapters.db.thread_connections import ThreadConnections
 from lti_bridge.adapters.db.uow import SqlAlchemyUnitOfWork
 from lti_bridge.adapters.expiring import ExpiringMap
 from lti_bridge.adapters.lti.launch import HardenedMessageLaunch
@@ -66,7 +66,7 @@ class Services:
     platform_registrations: PlatformRegistrationCache
     ags: AgsClient
     gate_settings: CatalogGateSettings
-    statements: StatementConnections
+    statements: ThreadConnections
     #: The SIS's gradebook; None without LTI_BRIDGE_SIS_BASE_URL (grades queue, nothing sends).
     gradebook: OneRosterGradebook | None = None
     recent_writes: RecentWrites = field(default_factory=RecentWrites)
@@ -231,7 +231,7 @@ def build_services(settings: Settings, *, clock: Callable[[], datetime] = utc_no
         pool_size=settings.database_pool_size,
         pool_timeout=settings.database_pool_timeout_seconds,
     )
-    statements = StatementConnections(engine)
+    statements = ThreadConnections(engine)
     http = build_http_session()
     store: SharedLaunchStore
     if settings.redis_url:

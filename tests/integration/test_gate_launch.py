@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from sqlalchemy import event, literal_column, select
 
+from lti_bridge.adapters.db.driver import DriverStatement
 from lti_bridge.adapters.db.gate_repository import SqlAlchemyGateRepository, facts_read_ahead
-from lti_bridge.adapters.db.raw import RawStatement
 from lti_bridge.adapters.db.tables import registrations
 from lti_bridge.adapters.lti.claims import launch_context_from_claims
 from tests.fixtures.platform import REMOVE, Login, ScriptedPlatform, scripted_platform
@@ -274,15 +274,15 @@ def statements_of_launch(app: Any, monkeypatch: Any, platform: ScriptedPlatform,
         nonlocal count
         count += 1
 
-    execute = RawStatement.execute
+    execute = DriverStatement.execute
 
-    def raw_execute(self: RawStatement, conn: Any, params: Any) -> Any:
+    def raw_execute(self: DriverStatement, conn: Any, params: Any) -> Any:
         counted()
         return execute(self, conn, params)
 
     engine = app.extensions["lti_bridge"].engine
     with monkeypatch.context() as patch:
-        patch.setattr(RawStatement, "execute", raw_execute)
+        patch.setattr(DriverStatement, "execute", raw_execute)
         event.listen(engine, "before_cursor_execute", counted)
         try:
             assert platform.post_launch(client, login, token).status_code == 200

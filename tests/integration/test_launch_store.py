@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import bindparam, select
 
 from lti_bridge.adapters.db.read_ahead import ReadAhead
-from lti_bridge.adapters.db.statements import StatementConnections
 from lti_bridge.adapters.db.tables import lti_store
+from lti_bridge.adapters.db.thread_connections import ThreadConnections
 from lti_bridge.adapters.lti.store import RedisLaunchStore, SqlLaunchStore
 
 
@@ -24,7 +24,7 @@ class Clock:
 
 def test_value_round_trips_and_expires(engine):
     clock = Clock()
-    store = SqlLaunchStore(engine, clock, StatementConnections(engine))
+    store = SqlLaunchStore(engine, clock, ThreadConnections(engine))
     store.set_value("login-a", {"nonce": "n1"}, exp=60)
     assert store.get_value("login-a") == {"nonce": "n1"}
     clock.now += timedelta(seconds=61)
@@ -34,14 +34,14 @@ def test_value_round_trips_and_expires(engine):
 
 
 def test_consume_hands_a_value_out_exactly_once(engine):
-    store = SqlLaunchStore(engine, Clock(), StatementConnections(engine))
+    store = SqlLaunchStore(engine, Clock(), ThreadConnections(engine))
     store.set_value("login-b", {"nonce": "n2"}, exp=60)
     assert store.consume("login-b") == {"nonce": "n2"}
     assert store.consume("login-b") is None
 
 
 def test_concurrent_consumers_get_one_value_between_them(engine):
-    store = SqlLaunchStore(engine, Clock(), StatementConnections(engine))
+    store = SqlLaunchStore(engine, Clock(), ThreadConnections(engine))
     store.set_value("login-c", {"nonce": "n3"}, exp=60)
     results: list[object] = []
     barrier = threading.Barrier(8)
@@ -86,7 +86,7 @@ def _other_key(anchor):
 
 
 def test_a_read_ahead_rides_with_the_consume_on_postgresql_only(engine):
-    statements = StatementConnections(engine)
+    statements = ThreadConnections(engine)
     store = SqlLaunchStore(engine, Clock(), statements)
     store.set_value("login-d", {"nonce": "n4"}, exp=60)
     store.set_value("login-e", {"nonce": "n5"}, exp=60)

@@ -54,3 +54,32 @@ def test_tables_updated_in_place_leave_room_for_heap_only_updates_on_postgresql(
     assert options["sis_students"] == ["fillfactor=80"]
     assert options["learners"] == ["fillfactor=80"]
     assert options["lti_store"] is None
+
+
+def test_deliveries_kept_from_before_0012_get_the_student_they_name(engine):
+    config = alembic_config(engine.url.render_as_string(hide_password=False))
+    with engine.connect() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0011")
+        connection.commit()
+    with engine.begin() as conn:
+        for webhook_id, payload in (
+            ("msg-1", '{"data": {"student": {"sis_id": "110123456"}}}'),
+            ("msg-2", '{"data": {"section": {"sis_id": "S-1"}}}'),
+        ):
+            conn.execute(
+                text(
+                    "INSERT INTO webhook_deliveries (webhook_id, type, received_at, outcome, "
+                    "payload) VALUES (:id, 'enrollment.registered', CURRENT_TIMESTAMP, "
+                    "'applied', :payload)"
+                ),
+                {"id": webhook_id, "payload": payload},
+            )
+    upgrade(engine)
+    with engine.connect() as conn:
+        named = dict(
+            conn.execute(
+                text("SELECT webhook_id, student_sis_id FROM webhook_deliveries ORDER BY id")
+            ).all()
+        )
+    assert named == {"msg-1": "110123456", "msg-2": None}

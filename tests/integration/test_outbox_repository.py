@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from lti_bridge.adapters.db.recent import RecentWrites
-from lti_bridge.adapters.db.statements import StatementConnections
+from lti_bridge.adapters.db.thread_connections import ThreadConnections
 from lti_bridge.adapters.db.uow import SqlAlchemyUnitOfWork
 from lti_bridge.domain.errors import OutboxConflictError, ValidationError
 from lti_bridge.domain.outbox import SIS_RESULT, OutboxMessage, OutboxState
@@ -27,7 +27,7 @@ def message(key: str, score: float = 91.5, section: str = "SEC-1") -> OutboxMess
 
 @pytest.fixture
 def uow(engine):
-    return SqlAlchemyUnitOfWork(engine, RecentWrites(), StatementConnections(engine))
+    return SqlAlchemyUnitOfWork(engine, RecentWrites(), ThreadConnections(engine))
 
 
 def enqueue(uow, *messages, now=NOW):
@@ -177,7 +177,7 @@ def test_two_relays_claiming_at_once_on_postgresql_take_disjoint_batches(engine)
 
     if engine.dialect.name != "postgresql":
         pytest.skip("SKIP LOCKED is PostgreSQL's; SQLite serializes writers")
-    make = lambda: SqlAlchemyUnitOfWork(engine, RecentWrites(), StatementConnections(engine))  # noqa: E731
+    make = lambda: SqlAlchemyUnitOfWork(engine, RecentWrites(), ThreadConnections(engine))  # noqa: E731
     enqueue(make(), *(message(f"r{i}") for i in range(100)))
     taken: list[list[int]] = []
     barrier = threading.Barrier(4)

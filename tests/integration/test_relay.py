@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from lti_bridge.adapters.db.recent import RecentWrites
-from lti_bridge.adapters.db.statements import StatementConnections
+from lti_bridge.adapters.db.thread_connections import ThreadConnections
 from lti_bridge.adapters.db.uow import SqlAlchemyUnitOfWork
 from lti_bridge.adapters.sis.oneroster import OneRosterGradebook
 from lti_bridge.domain.outbox import SIS_RESULT, OutboxMessage, OutboxState, RetryPolicy
@@ -40,7 +40,7 @@ def clock():
 
 @pytest.fixture
 def uow(engine):
-    recent, statements = RecentWrites(), StatementConnections(engine)
+    recent, statements = RecentWrites(), ThreadConnections(engine)
     return lambda: SqlAlchemyUnitOfWork(engine, recent, statements)
 
 
@@ -276,7 +276,7 @@ def test_while_the_sis_is_down_the_worker_probes_with_one_batch_instead_of_burni
     loop = Worker(svc)
     try:
         clock = Clock()
-        recent, statements = RecentWrites(), StatementConnections(engine)
+        recent, statements = RecentWrites(), ThreadConnections(engine)
         enqueue(
             lambda: SqlAlchemyUnitOfWork(engine, recent, statements),
             clock,

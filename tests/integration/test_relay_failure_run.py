@@ -16,7 +16,7 @@ import pytest
 import requests
 
 from lti_bridge.adapters.db.recent import RecentWrites
-from lti_bridge.adapters.db.statements import StatementConnections
+from lti_bridge.adapters.db.thread_connections import ThreadConnections
 from lti_bridge.adapters.db.uow import SqlAlchemyUnitOfWork
 from lti_bridge.adapters.sis.oneroster import OneRosterGradebook
 from lti_bridge.domain.outbox import SIS_RESULT, OutboxMessage, OutboxState, RetryPolicy
@@ -32,7 +32,7 @@ SECTIONS = 3
 
 def fill_outbox(engine) -> dict[str, dict]:
     expected = {}
-    uow = SqlAlchemyUnitOfWork(engine, RecentWrites(), StatementConnections(engine))
+    uow = SqlAlchemyUnitOfWork(engine, RecentWrites(), ThreadConnections(engine))
     with uow:
         for i in range(GRADES):
             section = f"SEC-{i % SECTIONS}"
@@ -47,7 +47,7 @@ def fill_outbox(engine) -> dict[str, dict]:
 
 
 def outbox_states(engine) -> dict[OutboxState, int]:
-    uow = SqlAlchemyUnitOfWork(engine, RecentWrites(), StatementConnections(engine))
+    uow = SqlAlchemyUnitOfWork(engine, RecentWrites(), ThreadConnections(engine))
     with uow:
         return uow.outbox.counts()
 
@@ -55,7 +55,7 @@ def outbox_states(engine) -> dict[OutboxState, int]:
 def test_a_flaky_sis_with_an_outage_gets_every_grade_exactly_once(engine, oneroster):
     expected = fill_outbox(engine)
     oneroster.configure(fail_rate=0.2, fail_status=500, latency_ms=2)
-    recent, statements = RecentWrites(), StatementConnections(engine)
+    recent, statements = RecentWrites(), ThreadConnections(engine)
     gradebook = OneRosterGradebook(
         requests.Session(),
         base_url=oneroster.url,

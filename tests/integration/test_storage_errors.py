@@ -9,8 +9,8 @@ from sqlalchemy import func, insert, select
 
 from lti_bridge.adapters.db.engine import make_engine
 from lti_bridge.adapters.db.recent import RecentWrites
-from lti_bridge.adapters.db.statements import StatementConnections
 from lti_bridge.adapters.db.tables import webhook_deliveries
+from lti_bridge.adapters.db.thread_connections import ThreadConnections
 from lti_bridge.adapters.db.uow import SqlAlchemyUnitOfWork
 from lti_bridge.domain.errors import ConcurrentWriteError, StorageUnavailableError
 from lti_bridge.domain.outbox import SIS_RESULT, OutboxMessage
@@ -19,7 +19,7 @@ NOW = datetime(2024, 3, 20, 12, 0, tzinfo=UTC)
 
 
 def uow_on(engine):
-    return SqlAlchemyUnitOfWork(engine, RecentWrites(), StatementConnections(engine))
+    return SqlAlchemyUnitOfWork(engine, RecentWrites(), ThreadConnections(engine))
 
 
 DELIVERY = {"webhook_id": "w", "type": "tuition.paid", "received_at": NOW, "outcome": "applied",

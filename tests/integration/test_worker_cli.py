@@ -14,7 +14,7 @@ from sqlalchemy.engine import make_url
 
 from lti_bridge.adapters.db.engine import make_engine, upgrade
 from lti_bridge.adapters.db.recent import RecentWrites
-from lti_bridge.adapters.db.statements import StatementConnections
+from lti_bridge.adapters.db.thread_connections import ThreadConnections
 from lti_bridge.adapters.db.uow import SqlAlchemyUnitOfWork
 from lti_bridge.domain.outbox import SIS_RESULT, OutboxMessage, OutboxState
 from tests.conftest import PG_ADMIN_URL
@@ -30,7 +30,7 @@ FAST_RELAY = {
 
 
 def enqueue(engine, *keys, section="SEC-1"):
-    uow = SqlAlchemyUnitOfWork(engine, RecentWrites(), StatementConnections(engine))
+    uow = SqlAlchemyUnitOfWork(engine, RecentWrites(), ThreadConnections(engine))
     with uow:
         ids = [
             uow.outbox.enqueue(
@@ -46,7 +46,7 @@ def enqueue(engine, *keys, section="SEC-1"):
 
 
 def states(engine):
-    uow = SqlAlchemyUnitOfWork(engine, RecentWrites(), StatementConnections(engine))
+    uow = SqlAlchemyUnitOfWork(engine, RecentWrites(), ThreadConnections(engine))
     with uow:
         return {e.key: e.state for e in uow.outbox.list(limit=10_000)}
 

@@ -28,7 +28,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
-from lti_bridge.adapters.db.raw import RawStatement
+from lti_bridge.adapters.db.driver import DriverStatement
 from lti_bridge.adapters.db.tables import catalog_settings, offerings, sis_sections, sis_sessions
 from lti_bridge.adapters.db.upsert import insert_or_update
 from lti_bridge.domain.catalog import CatalogSection
@@ -218,7 +218,7 @@ def read_catalog_settings(conn: Connection) -> dict[str, Any] | None:
 # over one for any platform, then the lowest SIS id keeps the answer stable. Another platform's
 # offering never answers: context ids are each platform's own.
 _IS_FOR_CREDIT = offerings.c.for_credit_context_id == bindparam("context_id")
-_SECTION_FOR_CONTEXT = RawStatement(
+_SECTION_FOR_CONTEXT = DriverStatement(
     select(offerings.c.section_sis_id)
     .where(
         or_(_IS_FOR_CREDIT, offerings.c.non_credit_context_id == bindparam("context_id")),

@@ -37,9 +37,8 @@ from sqlalchemy import (
 )
 
 from lti_bridge.adapters.db.catalog_repository import ANY_PLATFORM, section_for_context
-from lti_bridge.adapters.db.raw import RawStatement
+from lti_bridge.adapters.db.driver import DriverStatement
 from lti_bridge.adapters.db.read_ahead import ReadAhead
-from lti_bridge.adapters.db.statements import StatementConnections
 from lti_bridge.adapters.db.tables import (
     catalog_settings,
     learners,
@@ -49,6 +48,7 @@ from lti_bridge.adapters.db.tables import (
     sis_sessions,
     sis_students,
 )
+from lti_bridge.adapters.db.thread_connections import ThreadConnections
 from lti_bridge.adapters.expiring import Expiring
 from lti_bridge.domain.model import LaunchContext, LinkAccess
 from lti_bridge.domain.policy import (
@@ -163,7 +163,7 @@ def with_registrations(students: FromClause) -> FromClause:
 # A read on its own starts from a one-row anchor; one riding with the consume, from its row.
 _ANCHOR = select(literal_column("1").label("anchor")).subquery("launch")
 _BUILD = {by_email: partial(_facts_select, by_email=by_email) for by_email in (False, True)}
-_FACTS = {by_email: RawStatement(build(_ANCHOR)) for by_email, build in _BUILD.items()}
+_FACTS = {by_email: DriverStatement(build(_ANCHOR)) for by_email, build in _BUILD.items()}
 
 
 def _identity(platform_id: int, launch: LaunchContext, sis_platform_issuer: str) -> dict[str, Any]:
@@ -212,7 +212,7 @@ _SECTION = (
 # relaxes its commits: ``set_config(…, true)`` lasts to the end of the statement's own
 # transaction and is evaluated for the row it updates, so durability costs no round trip.
 _FIRST_ACCESS = {
-    (dialect, durable): RawStatement(
+    (dialect, durable): DriverStatement(
         update(registrations)
         .where(
             registrations.c.sis_id == bindparam("rid"),
@@ -296,7 +296,7 @@ def _session_window(
 
 
 class SqlAlchemyGateRepository:
-    def __init__(self, statements: StatementConnections, sis_platform_issuer: str = "") -> None:
+    def __init__(self, statements: ThreadConnections, sis_platform_issuer: str = "") -> None:
         self._statements = statements
         self._sis_platform_issuer = sis_platform_issuer
         #: First accesses to write when the unit of work commits.
@@ -383,8 +383,8 @@ class SqlAlchemyGateRepository:
         return written
 
 
-_SECTION_BY_ID = RawStatement(_SECTION.where(sis_sections.c.sis_id == bindparam("sis_id")))
-_SECTIONS_OF_COURSE = RawStatement(
+_SECTION_BY_ID = DriverStatement(_SECTION.where(sis_sections.c.sis_id == bindparam("sis_id")))
+_SECTIONS_OF_COURSE = DriverStatement(
     _SECTION.where(
         and_(sis_sections.c.course_code == bindparam("course"), sis_sessions.c.code.isnot(None))
     )

@@ -9,8 +9,8 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from lti_bridge.adapters.db.recent import RecentWrites
-from lti_bridge.adapters.db.statements import StatementConnections
 from lti_bridge.adapters.db.tables import contexts, deployments, learners, platforms, resource_links
+from lti_bridge.adapters.db.thread_connections import ThreadConnections
 from lti_bridge.adapters.db.upsert import insert_or_update
 from lti_bridge.domain.model import LaunchContext, PlatformRegistration
 
@@ -21,7 +21,7 @@ class SqlAlchemyLtiRepository:
     def __init__(
         self,
         connect: Callable[[], Connection],
-        statements: StatementConnections,
+        statements: ThreadConnections,
         recent: RecentWrites | None = None,
     ) -> None:
         self._connect = connect

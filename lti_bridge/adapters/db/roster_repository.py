@@ -187,7 +187,6 @@ class SqlAlchemyRosterRepository:
         if not found:
             return None
         ids = [r.sis_id for r in found]
-        student = webhook_deliveries.c.payload["data"]["student"]["sis_id"].as_string()
         events = conn.execute(
             select(
                 webhook_deliveries.c.received_at,
@@ -195,7 +194,7 @@ class SqlAlchemyRosterRepository:
                 webhook_deliveries.c.sequence,
                 webhook_deliveries.c.outcome,
             )
-            .where(student == student_sis_id)
+            .where(webhook_deliveries.c.student_sis_id == student_sis_id)
             .order_by(webhook_deliveries.c.received_at, webhook_deliveries.c.id)
         ).all()
         submissions = conn.execute(

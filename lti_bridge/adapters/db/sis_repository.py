@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import Connection, Table, bindparam, case, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from lti_bridge.adapters.db.raw import RawStatement
+from lti_bridge.adapters.db.driver import DriverStatement
 from lti_bridge.adapters.db.recent import RecentWrites
 from lti_bridge.adapters.db.tables import (
     registrations,
@@ -51,13 +51,21 @@ _STUDENT_FILL_IN = ("email", "platform_user_id")
 class _Statements:
     """The upserts, built once per dialect: building them per call cost more than running them."""
 
-    add_delivery: RawStatement
-    save_registration: RawStatement
-    save_student: RawStatement
-    save_section: RawStatement
-    save_session: RawStatement
-    save_hold: RawStatement
-    save_onboarding: RawStatement
+    add_delivery: DriverStatement
+    save_registration: DriverStatement
+    save_student: DriverStatement
+    save_section: DriverStatement
+    save_session: DriverStatement
+    save_hold: DriverStatement
+    save_onboarding: DriverStatement
+
+
+def _student_named(payload: Mapping[str, Any]) -> str | None:
+    """The SIS student an event's payload names (``data.student.sis_id``), if any."""
+    data = payload.get("data")
+    student = data.get("student") if isinstance(data, Mapping) else None
+    sis_id = student.get("sis_id") if isinstance(student, Mapping) else None
+    return sis_id if isinstance(sis_id, str) else None
 
 
 def _fill_in(stmt: Any) -> dict[str, Any]:
@@ -148,15 +156,15 @@ def _statements(dialect_name: str) -> _Statements:
         ),
     )
     return _Statements(
-        add_delivery=RawStatement(add_delivery),
-        save_registration=RawStatement(save_registration),
-        save_student=RawStatement(save_student),
-        save_section=RawStatement(
+        add_delivery=DriverStatement(add_delivery),
+        save_registration=DriverStatement(save_registration),
+        save_student=DriverStatement(save_student),
+        save_section=DriverStatement(
             _if_changed(
                 dialect, sis_sections, "sis_id", ["course_code", "credit_hours", "session_code"]
             )
         ),
-        save_session=RawStatement(
+        save_session=DriverStatement(
             _if_changed(
                 dialect,
                 sis_sessions,
@@ -164,12 +172,12 @@ def _statements(dialect_name: str) -> _Statements:
                 ["starts_on", "ends_on", "enrollment_opens_at", "enrollment_closes_at"],
             )
         ),
-        save_hold=RawStatement(
+        save_hold=DriverStatement(
             _student_event(
                 dialect, "hold_sequence", ["hold_active", "hold_reason", "hold_sequence"]
             )
         ),
-        save_onboarding=RawStatement(
+        save_onboarding=DriverStatement(
             _student_event(
                 dialect,
                 "onboarding_sequence",
@@ -180,7 +188,7 @@ def _statements(dialect_name: str) -> _Statements:
     )
 
 
-_SET_OUTCOME = RawStatement(
+_SET_OUTCOME = DriverStatement(
     update(webhook_deliveries)
     .where(webhook_deliveries.c.webhook_id == bindparam("wid"))
     .values(outcome=bindparam("outcome"), error=bindparam("error"))
@@ -195,7 +203,7 @@ class SqlAlchemySisRepository:
         #: Writes to remember once the transaction commits (see ``RecentWrites``).
         self.pending: list[tuple[Hashable, Hashable, Any]] = []
 
-    def _returns_row(self, stmt: RawStatement, params: Mapping[str, Any]) -> bool:
+    def _returns_row(self, stmt: DriverStatement, params: Mapping[str, Any]) -> bool:
         return bool(stmt.rows(self.conn, params))
 
     # --- deliveries -------------------------------------------------------------------------
@@ -211,6 +219,7 @@ class SqlAlchemySisRepository:
                 "outcome": delivery.outcome.value,
                 "payload": dict(delivery.payload),
                 "error": delivery.error,
+                "student_sis_id": _student_named(delivery.payload),
             },
         )
 

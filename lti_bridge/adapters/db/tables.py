@@ -219,6 +219,9 @@ webhook_deliveries = Table(
     Column("outcome", String(16), nullable=False),
     Column("payload", JSON, nullable=False),
     Column("error", Text, nullable=True),
+    # The SIS student the event names (``data.student.sis_id``), for a learner's history.
+    Column("student_sis_id", String(255), nullable=True),
+    Index("ix_webhook_deliveries_student_sis_id", "student_sis_id"),
 )
 
 # The catalog (``lti-bridge catalog import``): which platform context is the for-credit (and the

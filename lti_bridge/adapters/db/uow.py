@@ -20,7 +20,7 @@ from lti_bridge.adapters.db.outbox_repository import SqlAlchemyOutboxRepository
 from lti_bridge.adapters.db.recent import RecentWrites
 from lti_bridge.adapters.db.roster_repository import SqlAlchemyRosterRepository
 from lti_bridge.adapters.db.sis_repository import SqlAlchemySisRepository
-from lti_bridge.adapters.db.statements import StatementConnections
+from lti_bridge.adapters.db.thread_connections import ThreadConnections
 from lti_bridge.adapters.db.token_repository import SqlAlchemyTokenRepository
 
 _REPOSITORIES = (
@@ -43,7 +43,7 @@ class SqlAlchemyUnitOfWork:
         self,
         engine: Engine,
         recent: RecentWrites,
-        statements: StatementConnections,
+        statements: ThreadConnections,
         sis_platform_issuer: str = "",
     ) -> None:
         self._engine = engine
@@ -128,7 +128,7 @@ class SqlAlchemyUnitOfWork:
         """Commit the transaction, then what the repositories keep for the commit (a launch's
         first access). ``durable``: the use case's records survive a crash once this returns,
         even where the thread's statement connection relaxes its commits (PostgreSQL's
-        ``synchronous_commit = off`` for launch bookkeeping, ``db/statements.py``)."""
+        ``synchronous_commit = off`` for launch bookkeeping, ``db/thread_connections.py``)."""
         if self._conn is not None:
             self._conn.commit()
         if "gate" in self.__dict__ and self.gate.pending:

@@ -8,12 +8,12 @@ from typing import Any
 from sqlalchemy import Connection, Table
 from sqlalchemy.dialects import postgresql, sqlite
 
-from lti_bridge.adapters.db.raw import RawStatement
+from lti_bridge.adapters.db.driver import DriverStatement
 
 # Built and compiled statements by shape. Building one (its ``excluded`` columns especially)
 # costs more than running it; the values travel as parameters, so one statement serves every
 # call of a shape, run on the DBAPI connection directly (see ``raw``).
-_STATEMENTS: dict[tuple[Any, ...], RawStatement] = {}
+_STATEMENTS: dict[tuple[Any, ...], DriverStatement] = {}
 
 
 def _statement(
@@ -23,7 +23,7 @@ def _statement(
     keys: tuple[str, ...],
     update: tuple[str, ...],
     returning: str | None,
-) -> RawStatement:
+) -> DriverStatement:
     shape = (dialect_name, table.name, columns, keys, update, returning)
     found = _STATEMENTS.get(shape)
     if found is None:
@@ -37,7 +37,7 @@ def _statement(
             stmt = stmt.on_conflict_do_nothing(index_elements=list(keys))
         if returning is not None:
             stmt = stmt.returning(table.c[returning])
-        found = _STATEMENTS[shape] = RawStatement(stmt, column_keys=columns)
+        found = _STATEMENTS[shape] = DriverStatement(stmt, column_keys=columns)
     return found
 
 

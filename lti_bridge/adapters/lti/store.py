@@ -16,10 +16,10 @@ from typing import Any
 from pylti1p3.launch_data_storage.base import LaunchDataStorage
 from sqlalchemy import Engine, bindparam, delete, select
 
-from lti_bridge.adapters.db.raw import RawStatement
+from lti_bridge.adapters.db.driver import DriverStatement
 from lti_bridge.adapters.db.read_ahead import ReadAhead
-from lti_bridge.adapters.db.statements import StatementConnections
 from lti_bridge.adapters.db.tables import lti_store
+from lti_bridge.adapters.db.thread_connections import ThreadConnections
 from lti_bridge.adapters.db.upsert import insert_or_update
 
 DEFAULT_TTL_SECONDS = 86400
@@ -60,14 +60,14 @@ _CONSUMED = (
     .where(lti_store.c.key == bindparam("key"), lti_store.c.expires_at > bindparam("now"))
     .returning(lti_store.c.value)
 )
-_CONSUME = RawStatement(_CONSUMED)
+_CONSUME = DriverStatement(_CONSUMED)
 
 
-def _consume_reading(read: ReadAhead) -> RawStatement:
+def _consume_reading(read: ReadAhead) -> DriverStatement:
     # PostgreSQL: WITH consumed AS (DELETE … RETURNING value) SELECT consumed.value, … FROM
     # consumed LEFT JOIN …: no row when the key was not there, as with the plain consume.
     consumed = _CONSUMED.cte("consumed")
-    return RawStatement(
+    return DriverStatement(
         read.build(consumed).add_columns(consumed.c.value.label("consumed_value"))
     )
 
@@ -79,14 +79,14 @@ class SqlLaunchStore(SharedLaunchStore):
         self,
         engine: Engine,
         clock: Callable[[], datetime],
-        statements: StatementConnections,
+        statements: ThreadConnections,
     ) -> None:
         super().__init__()
         self._engine = engine
         self._clock = clock
         self._statements = statements
         self._read_ahead = statements.read_ahead
-        self._reads: dict[Hashable, RawStatement] = {}
+        self._reads: dict[Hashable, DriverStatement] = {}
 
     def get_value(self, key: str) -> Any:
         key = self._prepare_key(key)

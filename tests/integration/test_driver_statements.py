@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy import bindparam, select
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
+from lti_bridge.adapters.db.driver import DriverStatement
 from lti_bridge.adapters.db.engine import make_engine
-from lti_bridge.adapters.db.raw import RawStatement
 from lti_bridge.adapters.db.tables import platforms, resource_links, sis_sessions, sis_students
 from lti_bridge.adapters.db.upsert import insert_or_update
 
@@ -79,8 +79,8 @@ def test_rows_come_back_typed_as_sqlalchemy_would_type_them(engine):
             {"sis_id": "s1", "hold_active": True, "hold_reason": None, "created_at": NOW,
              "updated_at": NOW},
         )
-    by_code = RawStatement(select(sis_sessions).where(sis_sessions.c.code == bindparam("code")))
-    holds = RawStatement(
+    by_code = DriverStatement(select(sis_sessions).where(sis_sessions.c.code == bindparam("code")))
+    holds = DriverStatement(
         select(sis_students.c.sis_id, sis_students.c.hold_active, sis_students.c.hold_reason)
     )
     with engine.connect() as conn:
@@ -94,7 +94,7 @@ def test_rows_come_back_typed_as_sqlalchemy_would_type_them(engine):
 
 
 def test_a_duplicate_key_raises_sqlalchemys_integrity_error_and_rolls_back(engine):
-    insert = RawStatement(platforms.insert(), column_keys=[
+    insert = DriverStatement(platforms.insert(), column_keys=[
         "issuer", "client_id", "auth_login_url", "auth_token_url", "key_set_url",
         "created_at", "updated_at",
     ])
@@ -121,14 +121,16 @@ def test_statements_join_the_connections_transaction(engine):
 
 
 def test_python_side_column_defaults_fill_what_a_call_leaves_out(engine):
-    insert = RawStatement(sis_students.insert())
+    insert = DriverStatement(sis_students.insert())
     with engine.begin() as conn:
         insert.execute(conn, {"sis_id": "s2", "created_at": NOW, "updated_at": NOW})
     with engine.connect() as conn:
         assert conn.execute(select(sis_students.c.hold_active)).scalar() is False
 
 
-_STUDENT = RawStatement(select(sis_students.c.email).where(sis_students.c.sis_id == bindparam("s")))
+_STUDENT = DriverStatement(
+    select(sis_students.c.email).where(sis_students.c.sis_id == bindparam("s"))
+)
 
 
 def _add_student(conn, sis_id: str, email: str) -> None:

@@ -71,8 +71,8 @@ def _autocommits(conn: Connection) -> bool:
     return options.get("isolation_level") == "AUTOCOMMIT" or bool(options.get(AUTOCOMMITTED))
 
 
-class RawStatement:
-    """``RawStatement(stmt).rows(conn, params)``: ``stmt``'s rows as named tuples."""
+class DriverStatement:
+    """``DriverStatement(stmt).rows(conn, params)``: ``stmt``'s rows as named tuples."""
 
     def __init__(self, statement: ClauseElement, *, column_keys: Sequence[str] | None = None):
         self._statement = statement
@@ -102,7 +102,7 @@ class RawStatement:
         for column in [*compiled.insert_prefetch, *compiled.update_prefetch]:
             default = column.default if column in compiled.insert_prefetch else column.onupdate
             if default is None or not (default.is_scalar or default.is_callable):
-                raise ValueError(f"{column} has a default RawStatement cannot compute")
+                raise ValueError(f"{column} has a default DriverStatement cannot compute")
             arg = default.arg  # type: ignore[attr-defined]
             # SQLAlchemy wraps a callable default to take an execution context it does not use
             # for plain callables such as ``dict``.

@@ -71,7 +71,7 @@ class _Held:
         self.conn = None
 
 
-class StatementConnections:
+class ThreadConnections:
     """``with statements.connection(write=...) as conn``: run one statement, committed at once."""
 
     def __init__(self, engine: Engine, *, max_age: float = 1800.0) -> None:
@@ -139,7 +139,7 @@ class StatementConnections:
                 # SQLAlchemy's marker of the autobegun "transaction"; the DBAPI committed.
                 conn.commit()
         except Exception as exc:
-            # SQLAlchemy's errors, raw statements' included (``raw`` maps the driver's).
+            # SQLAlchemy's errors, driver statements' included (``driver`` maps the driver's).
             if conn.invalidated or (isinstance(exc, DBAPIError) and exc.connection_invalidated):
                 held.close()
             elif conn.in_transaction():

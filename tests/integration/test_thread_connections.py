@@ -12,8 +12,8 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
 from lti_bridge.adapters.db.engine import make_engine
-from lti_bridge.adapters.db.statements import StatementConnections
 from lti_bridge.adapters.db.tables import lti_store
+from lti_bridge.adapters.db.thread_connections import ThreadConnections
 
 
 def _insert(conn, key: str) -> None:
@@ -24,7 +24,7 @@ def _insert(conn, key: str) -> None:
 
 
 def test_each_statement_is_committed_at_once(engine):
-    statements = StatementConnections(engine)
+    statements = ThreadConnections(engine)
     with statements.connection(write=True) as conn:
         _insert(conn, "a")
     # Visible to another connection right away: no transaction was left open.
@@ -34,7 +34,7 @@ def test_each_statement_is_committed_at_once(engine):
 
 
 def test_a_thread_reuses_its_connection_and_gives_it_back_when_it_ends(engine):
-    statements = StatementConnections(engine)
+    statements = ThreadConnections(engine)
     seen: dict[int, list[object]] = {}
 
     def work(n: int) -> None:
@@ -56,7 +56,7 @@ def test_a_thread_reuses_its_connection_and_gives_it_back_when_it_ends(engine):
 
 
 def test_a_failed_statement_leaves_the_connection_usable(engine):
-    statements = StatementConnections(engine)
+    statements = ThreadConnections(engine)
     with pytest.raises(DBAPIError), statements.connection() as conn:
         conn.execute(text("SELECT * FROM no_such_table"))
     with statements.connection() as conn:
@@ -92,7 +92,7 @@ def test_a_statement_connection_closed_by_a_postgresql_restart_reconnects_withou
     pg_engine,
 ):
     engine = pg_engine
-    statements = StatementConnections(engine)
+    statements = ThreadConnections(engine)
     with statements.connection() as conn:
         pid = conn.execute(text("SELECT pg_backend_pid()")).scalar()
     terminate(engine, pid)
@@ -113,7 +113,7 @@ def test_a_pooled_connection_closed_by_a_postgresql_restart_is_replaced_before_u
 
 def test_postgresql_relaxed_commits_stay_on_the_statement_connection(pg_engine):
     engine = pg_engine
-    statements = StatementConnections(engine)
+    statements = ThreadConnections(engine)
     with statements.connection() as conn:
         assert conn.execute(text("SHOW synchronous_commit")).scalar() == "off"
     statements.close_all()
