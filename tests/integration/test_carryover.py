@@ -274,6 +274,39 @@ def test_the_learner_and_the_instructor_see_the_report(world: CarryoverWorld) ->
     assert f'<tr data-outcome="changed"><td>{QUIZ2}</td>' in history.text
 
 
+def test_a_drop_after_the_plan_ran_withdraws_the_scores_not_sent(world: CarryoverWorld) -> None:
+    from lti_bridge.domain.carryover import CARRYOVER_PLAN
+    from lti_bridge.services.relay import relay_once
+
+    world.register()
+    world.onboard()
+    svc = world.svc
+    relay_once(
+        uow=svc.uow, gradebook=None, clock=svc.clock, kinds=(CARRYOVER_PLAN,),
+        senders=svc.carryover_senders(),
+    )
+    assert report(world).status is ReportStatus.PLANNED
+    world.register(status="dropped", type="enrollment.dropped")
+    world.relay()
+
+    assert world.platform.scores_posted == []
+    found = report(world)
+    assert found.status is ReportStatus.CANCELED
+    assert "2 score(s) not sent" in (found.error or "")
+    with svc.uow() as uow:
+        states = {e.kind: e.state.value for e in uow.outbox.list(limit=50)}
+    assert states == {"carryover.plan": "accepted", "ags.score": "rejected"}
+
+    # Back in the section: the withdrawn scores go after all, once each.
+    world.register()
+    world.relay()
+    assert sorted(label for _, label, _ in world.platform.scores_posted) == [CODE, QUIZ]
+    assert report(world).status is ReportStatus.PLANNED
+    assert world.credit_book()[QUIZ] == {ADA.sub: 8}
+
+
+
+
 def test_the_instructor_runs_a_failed_carry_over_again_from_the_roster(
     world: CarryoverWorld,
 ) -> None:
@@ -310,34 +343,3 @@ def test_the_instructor_runs_a_failed_carry_over_again_from_the_roster(
     history = client.get(f"/lti/roster/{fields['handle']}/learners/{STUDENT}").text
     actions = re.search(r'<ul id="learner-actions">.*?</ul>', history, re.S)
     assert actions is not None and "carryover_again" in actions.group(0)
-
-
-def test_a_drop_after_the_plan_ran_withdraws_the_scores_not_sent(world: CarryoverWorld) -> None:
-    from lti_bridge.domain.carryover import CARRYOVER_PLAN
-    from lti_bridge.services.relay import relay_once
-
-    world.register()
-    world.onboard()
-    svc = world.svc
-    relay_once(
-        uow=svc.uow, gradebook=None, clock=svc.clock, kinds=(CARRYOVER_PLAN,),
-        senders=svc.carryover_senders(),
-    )
-    assert report(world).status is ReportStatus.PLANNED
-    world.register(status="dropped", type="enrollment.dropped")
-    world.relay()
-
-    assert world.platform.scores_posted == []
-    found = report(world)
-    assert found.status is ReportStatus.CANCELED
-    assert "2 score(s) not sent" in (found.error or "")
-    with svc.uow() as uow:
-        states = {e.kind: e.state.value for e in uow.outbox.list(limit=50)}
-    assert states == {"carryover.plan": "accepted", "ags.score": "rejected"}
-
-    # Back in the section: the withdrawn scores go after all, once each.
-    world.register()
-    world.relay()
-    assert sorted(label for _, label, _ in world.platform.scores_posted) == [CODE, QUIZ]
-    assert report(world).status is ReportStatus.PLANNED
-    assert world.credit_book()[QUIZ] == {ADA.sub: 8}
