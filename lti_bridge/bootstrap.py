@@ -13,6 +13,7 @@ from sqlalchemy import Engine
 
 from lti_bridge.adapters.db.engine import database_problem, make_engine
 from lti_bridge.adapters.db.gate_repository import CatalogGateSettings, facts_read_ahead
+from lti_bridge.adapters.db.outbox_repository import SqlAlchemyOutboxRepository
 from lti_bridge.adapters.db.read_ahead import ReadAhead
 from lti_bridge.adapters.db.recent import RecentWrites
 from lti_bridge.adapters.db.thread_connections import ThreadConnections
@@ -169,6 +170,13 @@ class Services:
             lambda issuer, client_id: conf.find_registration_by_params(issuer, client_id),
             AgsLimiter(s.ags_max_in_flight),
         )
+
+    def carryover_next_due(self) -> datetime | None:
+        """When carry-over's next outbox message comes due, read on the thread's autocommitted
+        connection: an idle relay's check opens no transaction (on SQLite none takes the write
+        lock, and a worker forked meanwhile inherits none)."""
+        with self.statements.connection() as conn:
+            return SqlAlchemyOutboxRepository(conn).next_due((CARRYOVER_PLAN, AGS_SCORE))
 
     def carryover_senders(self) -> dict[str, Sender]:
         """The relay's senders for carry-over's outbox kinds."""

@@ -99,10 +99,9 @@ class Worker:
         message backs off on its own (``docs/carryover.md``).
         """
         stats = RelayStats()
-        # Nothing due: a read, not a claim (on SQLite a claim takes the write lock even when
-        # it finds nothing, and an idle relay would take it every poll).
-        with self.svc.uow() as uow:
-            due = uow.outbox.next_due(CARRYOVER_KINDS)
+        # Nothing due: a read outside any transaction, not a claim (on SQLite every transaction
+        # takes the write lock, even a claim that finds nothing, and an idle relay polls).
+        due = self.svc.carryover_next_due()
         if due is None or due > self.svc.clock():
             return stats
         for _ in range(max_rounds):
