@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import os
 import threading
 import time
@@ -143,10 +144,13 @@ def serve(
     if svc.settings.metrics or svc.settings.metrics_token:
         _prepare_multiprocess_metrics(svc.settings.instance_path)
     if not no_relay:
-        # The background work `lti-bridge worker` does, in a thread of gunicorn's master
-        # process: the workers it forks do not inherit running threads.
-        threading.Thread(
-            target=_background_work, args=(svc, 60.0), name="lti-bridge-relay", daemon=True
+        # The background work `lti-bridge worker` does, in a process of its own beside
+        # gunicorn's master (started fresh, not forked). Not a thread of the master: gunicorn
+        # forks its workers from the master at any time, and a fork taken while that thread is
+        # inside SQLite hands the new worker SQLite's locks held by no thread of its own (the
+        # worker then hangs before it answers anything).
+        multiprocessing.get_context("spawn").Process(
+            target=_relay_process, args=(os.getpid(),), name="lti-bridge-relay", daemon=True
         ).start()
     # Each worker's pool holds a connection per thread (a unit of work each at most): more
     # threads than pool slots would queue requests on the pool and time out.
@@ -166,17 +170,31 @@ def _prepare_multiprocess_metrics(instance_path: Path) -> None:
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
 
 
-def _background_work(svc: Any, interval: float) -> None:
+def _relay_process(parent: int) -> None:
+    """``serve``'s relay: the worker loop with services of its own, until the server stops it
+    (SIGTERM, as multiprocessing does for a daemon process when the server exits) or is gone
+    (killed: the relay then stops too; the outbox's leases and fencing cover the rest)."""
+    import signal
+
     from lti_bridge.web.worker import Worker
 
-    # The worker loop survives database and SIS outages by itself; this guard only keeps a bug
-    # from ending the thread for good.
-    while True:
+    svc = create_app().extensions["lti_bridge"]
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
+    signal.signal(signal.SIGINT, lambda signum, frame: stop.set())
+
+    def watch() -> None:
+        while os.getppid() == parent and not stop.is_set():
+            time.sleep(1.0)
+        stop.set()
+
+    threading.Thread(target=watch, name="relay-parent-watch", daemon=True).start()
+    while not stop.is_set():
         try:
-            Worker(svc, purge_interval=interval).run()
-        except Exception:  # noqa: BLE001 - keep the loop alive; the next round retries
+            Worker(svc, purge_interval=60.0, stop=stop).run()
+        except Exception:  # noqa: BLE001 - a bug must not end the relay for good
             logging.getLogger("lti_bridge.worker").exception("background work failed")
-        time.sleep(interval)
+            stop.wait(60.0)
 
 
 # --- platform -----------------------------------------------------------------------------------
