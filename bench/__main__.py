@@ -139,6 +139,7 @@ def login_round_trip(
     i: int,
     for_credit: bool,
     people: int,
+    first_person: int = 0,
 ) -> Req:
     """Log in through the tool's OIDC endpoint and build the launch the platform would post."""
     params = {
@@ -155,7 +156,7 @@ def login_round_trip(
     query = {k: v[0] for k, v in parse_qs(urlsplit(response.headers["Location"]).query).items()}
     login = Login(query["state"], query["nonce"], query["redirect_uri"], query["client_id"], query)
     # Each learner launches several times, as learners do: every launch is still unique.
-    person = i % people
+    person = first_person + i % people
     # The same learners in the same course launch both kinds of link; only the link differs.
     if for_credit:
         # A registered, paid, onboarded student (see ``admit``): the gate opens the exam.
@@ -183,13 +184,18 @@ def login_round_trip(
 
 
 def prepare_launches(
-    tool: str, platform: ScriptedPlatform, count: int, *, for_credit: bool = False
+    tool: str,
+    platform: ScriptedPlatform,
+    count: int,
+    *,
+    for_credit: bool = False,
+    first_person: int = 0,
 ) -> list[Req]:
     people = max(1, count // LAUNCHES_PER_LEARNER)
 
     def one(i: int) -> Req:
         with requests.Session() as session:
-            return login_round_trip(session, tool, platform, i, for_credit, people)
+            return login_round_trip(session, tool, platform, i, for_credit, people, first_person)
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         return list(pool.map(one, range(count)))
@@ -276,7 +282,11 @@ def bench_database(kind: str, args: argparse.Namespace) -> dict[str, Any]:
                 tool = servers.enter_context(
                     lti_bridge_serve(env, workers=args.workers, args=serve_args)
                 )
-                admit(tool.url, max(1, args.launches // LAUNCHES_PER_LEARNER))
+                variants = 1 + (args.statements == "both") + bool(args.before)
+                people = max(1, args.launches // LAUNCHES_PER_LEARNER)
+                # Each tool served has learners of its own: sharing them would leave the first
+                # access and the learner rows to whichever tool launched first.
+                admit(tool.url, people * variants)
                 analyze(url)
                 figures = {"hello": (hello_pid, [Req("GET", hello + "/hello")] * args.launches)}
                 tools = {"": tool}
@@ -292,10 +302,13 @@ def bench_database(kind: str, args: argparse.Namespace) -> dict[str, Any]:
                             before_env(env, args.before), workers=args.workers, args=serve_args
                         )
                     )
-                for suffix, served in tools.items():
-                    launches = prepare_launches(served.url, platform, args.launches)
+                for n, (suffix, served) in enumerate(tools.items()):
+                    launches = prepare_launches(
+                        served.url, platform, args.launches, first_person=n * people
+                    )
                     credit = prepare_launches(
-                        served.url, platform, args.launches, for_credit=True
+                        served.url, platform, args.launches, for_credit=True,
+                        first_person=n * people,
                     )
                     # One warm-up launch per worker process so no figure includes start-up work.
                     run(prepare_launches(served.url, platform, 4), clients=2, processes=1)
