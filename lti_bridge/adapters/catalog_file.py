@@ -1,4 +1,5 @@
-"""Reading a catalog file (TOML or JSON, by extension) into the mapping ``parse_catalog`` takes."""
+"""Reading a catalog file (TOML or JSON, by extension) into the mapping ``parse_catalog`` takes
+(``catalog_schema.py``)."""
 
 from __future__ import annotations
 

@@ -646,7 +646,7 @@ def catalog_import(file: str) -> None:
     from pathlib import Path
 
     from lti_bridge.adapters.catalog_file import CatalogFileError, read_catalog_file
-    from lti_bridge.domain.catalog import parse_catalog
+    from lti_bridge.adapters.catalog_schema import parse_catalog
     from lti_bridge.domain.errors import ValidationError
     from lti_bridge.services.catalog import import_catalog
 

@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from lti_bridge.domain.catalog import GradeBand, Limits, parse_catalog
+from lti_bridge.adapters.catalog_schema import parse_catalog
+from lti_bridge.domain.catalog import GradeBand, Limits
 from lti_bridge.domain.errors import ValidationError
 from lti_bridge.domain.policy import SectionInfo
 
@@ -453,3 +454,82 @@ def test_json_and_toml_spellings_of_the_same_catalog_agree():
     as_json = json.loads(json.dumps(from_toml, default=lambda v: v.isoformat()))
 
     assert parse_catalog(as_json) == parse_catalog(from_toml)
+
+
+def test_problems_in_one_table_list_missing_keys_then_unknown_ones_then_the_rest_in_order():
+    data = valid()
+    section = data["sections"][0]
+    del section["weights"]
+    section["colour"] = "blue"
+    section["session"] = "2099-S9"
+    section["credit_hours"] = 0
+    section["non_credit_context_id"] = section["for_credit_context_id"]
+    section["grade_scale"] = [[90, "A"], [50, "C"]]
+
+    with pytest.raises(ValidationError) as caught:
+        parse_catalog(data)
+
+    assert str(caught.value).splitlines() == [
+        "sections[0].weights: is required",
+        "sections[0].colour: unknown key",
+        "sections[0].session: no session '2099-S9' in sessions",
+        "sections[0].credit_hours: must be a positive integer",
+        "sections[0].non_credit_context_id: must differ from for_credit_context_id",
+        "sections[0].grade_scale[1][0]: the last row's lower bound must be 0",
+    ]
+
+
+def test_repeats_are_named_after_every_rows_own_problems():
+    data = valid()
+    data["sections"].append({**copy.deepcopy(data["sections"][0]), "credit_hours": -3})
+    data["sections"][1]["course_code"] = ""
+
+    with pytest.raises(ValidationError) as caught:
+        parse_catalog(data)
+
+    assert str(caught.value).splitlines() == [
+        "sections[1].course_code: must be a non-empty string",
+        "sections[2].credit_hours: must be a positive integer",
+        "sections[2].sis_id: 'DTSA5509-100-2024S1' is already the SIS id of sections[0]",
+        "sections[2].for_credit_context_id: 'dtsa-5509-credit' is already the for-credit "
+        "context of sections[0]",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("change", "value", "path", "message"),
+    [
+        (("sessions", 0), None, "sessions[0]", "must be a table"),
+        (("sections",), None, "sections", "must be a list"),
+        (("carryover",), {"kinds": None}, "carryover.kinds", "must be a table"),
+        (("carryover",), {"kinds": {"Forum post": " "}}, "carryover.kinds.Forum post", "kind name"),
+        (("limits",), {"max_program_years": 2.5}, "limits.max_program_years", "integer"),
+    ],
+)
+def test_json_null_rows_lists_and_tables_are_named(change, value, path, message):
+    problems = problems_of(with_change(change, value))
+
+    assert message in problems[path]
+
+
+def test_an_issuer_that_is_a_list_is_refused_not_a_crash():
+    data = valid()
+    data["sections"][1]["for_credit_context_id"] = data["sections"][0]["for_credit_context_id"]
+    for section in data["sections"]:
+        section["issuer"] = ["https://lms.example.edu"]
+
+    problems = problems_of(data)
+
+    assert problems["sections[0].issuer"] == "must be a non-empty string"
+    assert problems["sections[1].issuer"] == "must be a non-empty string"
+
+
+def test_null_limits_and_carryover_mean_the_defaults():
+    data = valid()
+    data["limits"] = None
+    data["carryover"] = None
+
+    catalog = parse_catalog(data)
+
+    assert catalog.limits == Limits(3, 8)
+    assert catalog.carryover_kinds == {}

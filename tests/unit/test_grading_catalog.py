@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
+from lti_bridge.adapters.catalog_schema import parse_catalog
 from lti_bridge.adapters.db.catalog_repository import grading_document
 from lti_bridge.adapters.db.grades_repository import scheme_from_offering
-from lti_bridge.domain.catalog import parse_catalog
 from lti_bridge.domain.errors import ValidationError
 from tests.unit.test_catalog import EXAMPLE
 
