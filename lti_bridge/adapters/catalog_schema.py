@@ -116,9 +116,13 @@ def _text(value: object) -> str | None:
 
 
 def _number(value: object) -> float | None:
-    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
-        return float(value)
-    return None
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return None
+    try:
+        number = float(value)  # an integer past float's range (10**400) is no weight either
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
 
 
 # --- the values: each check returns the value as the catalog keeps it, or refuses it -------------
@@ -141,8 +145,11 @@ def text(value: object) -> str:
 
 
 def url(value: object) -> str:
-    parts = urlsplit(found := text(value))
-    if parts.scheme in {"http", "https"} and parts.netloc:
+    try:
+        parts = urlsplit(found := text(value))
+    except ValueError:  # e.g. an unclosed IPv6 bracket, "http://[::1"
+        parts = None
+    if parts is not None and parts.scheme in {"http", "https"} and parts.netloc:
         return found
     raise Invalid("must be an absolute http(s) URL")
 

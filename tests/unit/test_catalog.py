@@ -315,6 +315,9 @@ def test_json_null_for_an_optional_key_means_absent():
         (("onboarding", "line_items"), ["q", ""], "onboarding.line_items[1]", "non-empty"),
         (("onboarding", "line_items"), ["q", "q"], "onboarding.line_items[1]", "twice"),
         (("onboarding", "issuer"), "lms", "onboarding.issuer", "http(s)"),
+        # Past what a float holds, or not a URL at all: named like any bad value, no traceback.
+        (("onboarding", "pass_threshold"), 10**400, "onboarding.pass_threshold", "fraction"),
+        (("university", "help_url"), "http://[::1", "university.help_url", "http(s)"),
     ],
 )
 def test_each_bad_value_is_named_by_its_path(change, value, path, words):
