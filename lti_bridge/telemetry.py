@@ -26,11 +26,11 @@ import json
 import logging
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from functools import lru_cache
 from typing import Any
 
 LOG_FORMATS = ("text", "json")
@@ -166,15 +166,27 @@ class _Metrics:
         )
 
 
-@lru_cache(maxsize=1)
-def metrics() -> _Metrics:
-    """The process's metrics, created on first use (with the default registry)."""
-    created = _Metrics()
-    if not multiprocess_dir():
-        from prometheus_client import REGISTRY
+_metrics: _Metrics | None = None
+_metrics_lock = threading.Lock()
 
-        REGISTRY.register(_OutboxCollector())
-    return created
+
+def metrics() -> _Metrics:
+    """The process's metrics, created on first use (with the default registry).
+
+    Created once under a lock: a fresh gunicorn thread-pool worker's first requests arrive
+    together, and a second registration of the same names would fail each one but the first.
+    """
+    global _metrics
+    if _metrics is None:
+        with _metrics_lock:
+            if _metrics is None:
+                created = _Metrics()
+                if not multiprocess_dir():
+                    from prometheus_client import REGISTRY
+
+                    REGISTRY.register(_OutboxCollector())
+                _metrics = created
+    return _metrics
 
 
 def multiprocess_dir() -> str:

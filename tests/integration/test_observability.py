@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import logging
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -333,3 +335,30 @@ def test_a_launch_that_fails_unexpectedly_still_logs_its_line_and_counts_as_erro
     assert " WARNING " in line and "outcome=error" in line and "error=RuntimeError" in line
     after = sample(scrape(client), "lti_bridge_launches_total", outcome="error", role="learner")
     assert after == before + 1
+
+
+def test_a_fresh_workers_first_requests_at_once_all_get_the_same_metrics() -> None:
+    # A new gunicorn thread-pool worker's first requests arrive together; each used to create
+    # and register the metrics itself, and all but the first failed with a 500 (seen under a
+    # burst of SIS deliveries). A fresh interpreter, so the metrics are created here.
+    script = """
+import threading
+from lti_bridge import telemetry
+start = threading.Barrier(16)
+found, errors = [], []
+def first_request():
+    start.wait()
+    try:
+        found.append(telemetry.metrics())
+    except Exception as exc:
+        errors.append(repr(exc))
+threads = [threading.Thread(target=first_request) for _ in range(16)]
+for t in threads: t.start()
+for t in threads: t.join()
+print(len(errors), len(found), len({id(m) for m in found}))
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
+    )
+
+    assert done.stdout.split() == ["0", "16", "1"], done.stderr
