@@ -13,16 +13,15 @@ from lti_bridge.domain.policy import (
     SectionInfo,
     TuitionStatus,
 )
-from lti_bridge.services.gate import GateFacts
+from lti_bridge.services.gate_ports import GateFacts
 from lti_bridge.services.roster import (
-    Member,
     Roster,
     RosterQuery,
-    RosterStudent,
     RowStatus,
     find_rows,
     join_membership,
 )
+from lti_bridge.services.roster_ports import Member, RosterStudent
 
 NOW = datetime(2026, 1, 20, tzinfo=UTC)
 SECTION = SectionInfo("SEC-1", "DTSA 5509", 3)
