@@ -25,7 +25,8 @@ class TokenRepository(Protocol):
     def add(
         self, name: str, token_hash: str, sections: Sequence[str] | None, now: datetime
     ) -> None:
-        """Store a new token; ConflictError when the name is taken."""
+        """Store a new token; a name taken already fails the unit of work (ConcurrentWriteError:
+        the use case checks ``by_name`` first)."""
         ...
 
     def by_name(self, name: str) -> ApiToken | None: ...
