@@ -27,7 +27,7 @@ echo "== ruff"
 .venv/bin/ruff check lti_bridge tests bench migrations
 echo "== import layering"
 .venv/bin/lint-imports
-echo "== mypy --strict (domain, services)"
+echo "== mypy --strict (domain, services, the fake unit of work)"
 .venv/bin/mypy
 echo "== dependency audit (pip-audit against the installed set)"
 # Fails on a known vulnerability in any installed distribution. Where the advisory service

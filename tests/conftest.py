@@ -11,6 +11,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -76,10 +77,10 @@ def _empty_postgres(url: str) -> None:
     engine.dispose()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A migrated, empty database: an SQLite file, or the session's PostgreSQL database."""
-    if request.param == "sqlite":
+@contextmanager
+def empty_database(request: pytest.FixtureRequest, kind: str, tmp_path: Path) -> Iterator[str]:
+    """A migrated, empty database of ``kind`` ("sqlite" or "postgresql"), for a fixture."""
+    if kind == "sqlite":
         template = request.getfixturevalue("sqlite_template")
         path = tmp_path / "lti_bridge.sqlite3"
         shutil.copyfile(template, path)
@@ -90,6 +91,13 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         yield url
     finally:
         _empty_postgres(url)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A migrated, empty database: an SQLite file, or the session's PostgreSQL database."""
+    with empty_database(request, request.param, tmp_path) as url:
+        yield url
 
 
 @pytest.fixture

@@ -6,30 +6,16 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from types import TracebackType
-from typing import Protocol, Self
 
 from lti_bridge.domain.errors import ConflictError, NotFoundError, ValidationError
+from lti_bridge.services.api_tokens_ports import ApiToken
+from lti_bridge.services.ports import UnitOfWork
 
 #: Every token starts so, which lets a secret scanner recognise one that leaked.
 TOKEN_PREFIX = "lbt_"
 MAX_NAME_LENGTH = 128
-
-
-@dataclass(frozen=True)
-class ApiToken:
-    name: str
-    #: The SIS sections the token may read; None for all.
-    sections: tuple[str, ...] | None
-    created_at: datetime
-    revoked_at: datetime | None = None
-    last_used_at: datetime | None = None
-
-    def may_read(self, section_sis_id: str) -> bool:
-        return self.sections is None or section_sis_id in self.sections
 
 
 class TokenOutcome(StrEnum):
@@ -41,50 +27,13 @@ class TokenOutcome(StrEnum):
     OUT_OF_SCOPE = "out_of_scope"
 
 
-class TokenRepository(Protocol):
-    def add(
-        self, name: str, token_hash: str, sections: Sequence[str] | None, now: datetime
-    ) -> None:
-        """Store a new token; ConflictError when the name is taken."""
-        ...
-
-    def by_name(self, name: str) -> ApiToken | None: ...
-
-    def by_hash(self, token_hash: str) -> ApiToken | None: ...
-
-    def revoke(self, name: str, now: datetime) -> bool:
-        """Revoke the token; False when there is none of that name."""
-        ...
-
-    def all(self) -> list[ApiToken]: ...
-
-    def record_use(
-        self, name: str, section_sis_id: str | None, outcome: str, now: datetime
-    ) -> None: ...
-
-
-class TokenUnitOfWork(Protocol):
-    tokens: TokenRepository
-
-    def __enter__(self) -> Self: ...
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None: ...
-
-    def commit(self) -> None: ...
-
-
 def token_hash(token: str) -> str:
     """What the database keeps of a token: its SHA-256, hex."""
     return hashlib.sha256(token.encode()).hexdigest()
 
 
 def create_token(
-    name: str, sections: Sequence[str] | None, *, uow: TokenUnitOfWork, now: datetime
+    name: str, sections: Sequence[str] | None, *, uow: UnitOfWork, now: datetime
 ) -> str:
     """Create a token named ``name`` for ``sections`` (None or empty: all) and return its text,
     which is never stored and cannot be shown again."""
@@ -107,7 +56,7 @@ def create_token(
     return token
 
 
-def revoke_token(name: str, *, uow: TokenUnitOfWork, now: datetime) -> None:
+def revoke_token(name: str, *, uow: UnitOfWork, now: datetime) -> None:
     """Revoke the token ``name``: it answers 401 from now on."""
     with uow:
         if not uow.tokens.revoke(name, now):
@@ -117,13 +66,13 @@ def revoke_token(name: str, *, uow: TokenUnitOfWork, now: datetime) -> None:
         uow.commit()
 
 
-def list_tokens(*, uow: TokenUnitOfWork) -> list[ApiToken]:
+def list_tokens(*, uow: UnitOfWork) -> list[ApiToken]:
     with uow:
         return uow.tokens.all()
 
 
 def use_token(
-    token: str, section_sis_id: str, *, uow: TokenUnitOfWork, now: datetime
+    token: str, section_sis_id: str, *, uow: UnitOfWork, now: datetime
 ) -> tuple[TokenOutcome, ApiToken | None]:
     """Check a presented token for reading ``section_sis_id`` and record the use, committed
     before the caller reads anything (the read then holds no write lock open)."""

@@ -36,10 +36,10 @@ from lti_bridge.domain.outbox import OutboxMessage, OutboxState, SisReply
 from lti_bridge.services.carryover_ports import (
     Candidate,
     CarryoverGradebook,
-    CarryoverUnitOfWork,
     PlanSetup,
     Report,
 )
+from lti_bridge.services.ports import UnitOfWork
 
 log = logging.getLogger("lti_bridge.carryover")
 
@@ -62,13 +62,13 @@ def plan_message(candidate: Candidate, generation: int) -> OutboxMessage:
     )
 
 
-def _queue(uow: CarryoverUnitOfWork, candidate: Candidate, now: datetime) -> None:
+def _queue(uow: UnitOfWork, candidate: Candidate, now: datetime) -> None:
     generation = candidate.generation + 1
     uow.carryover.set_status(candidate, ReportStatus.QUEUED, generation, now)
     uow.outbox.enqueue(plan_message(candidate, generation), now)
 
 
-def arm(uow: CarryoverUnitOfWork, student_sis_ids: Iterable[str], now: datetime) -> int:
+def arm(uow: UnitOfWork, student_sis_ids: Iterable[str], now: datetime) -> int:
     """Inside the caller's transaction: queue, hold or cancel the students' carry-overs as their
     registrations and onboarding now stand (R5, R7); the number of plans queued."""
     ids = sorted(set(student_sis_ids))
@@ -102,7 +102,7 @@ def arm(uow: CarryoverUnitOfWork, student_sis_ids: Iterable[str], now: datetime)
 
 
 def arm_for_learner(
-    platform_id: int, learner_sub: str, *, uow: CarryoverUnitOfWork, now: datetime
+    platform_id: int, learner_sub: str, *, uow: UnitOfWork, now: datetime
 ) -> int:
     """A platform learner passed onboarding (the AGS check): arm their carry-overs."""
     with uow:
@@ -121,7 +121,7 @@ class Rerun:
 def rerun_section(
     section_sis_id: str,
     *,
-    uow: CarryoverUnitOfWork,
+    uow: UnitOfWork,
     now: datetime,
     student_sis_id: str | None = None,
     actor: str | None = None,
@@ -164,7 +164,7 @@ def rerun_section(
 
 
 def reports(
-    section_sis_id: str, *, uow: CarryoverUnitOfWork, student_sis_id: str | None = None
+    section_sis_id: str, *, uow: UnitOfWork, student_sis_id: str | None = None
 ) -> list[Report]:
     """The section's carry-over reports, or one student's."""
     with uow:
@@ -175,7 +175,7 @@ def reports(
 
 
 def learner_reports(
-    platform_id: int, learner_sub: str, context_id: str, *, uow: CarryoverUnitOfWork
+    platform_id: int, learner_sub: str, context_id: str, *, uow: UnitOfWork
 ) -> list[Report]:
     """The launching learner's carry-over into the for-credit course of ``context_id``."""
     with uow:
@@ -230,7 +230,7 @@ def _read_plan(
 def run_plan(
     payload: Mapping[str, Any],
     *,
-    uow: Callable[[], CarryoverUnitOfWork],
+    uow: Callable[[], UnitOfWork],
     gradebook: CarryoverGradebook,
     clock: Callable[[], datetime],
 ) -> SisReply:

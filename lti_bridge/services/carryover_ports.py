@@ -7,8 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from types import TracebackType
-from typing import Protocol, Self
+from typing import Protocol
 
 from lti_bridge.domain.carryover import (
     CourseItem,
@@ -18,7 +17,6 @@ from lti_bridge.domain.carryover import (
     ReportStatus,
 )
 from lti_bridge.domain.outbox import OutboxState
-from lti_bridge.services.outbox_ports import OutboxRepository
 
 
 @dataclass(frozen=True)
@@ -176,22 +174,6 @@ class CarryoverRepository(Protocol):
     def statuses(self, section_sis_id: str) -> dict[str, Report]:
         """Each student's report of the section, without items (the roster's column)."""
         ...
-
-
-class CarryoverUnitOfWork(Protocol):
-    carryover: CarryoverRepository
-    outbox: OutboxRepository
-
-    def __enter__(self) -> Self: ...
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None: ...
-
-    def commit(self) -> None: ...
 
 
 class CarryoverGradebook(Protocol):

@@ -33,10 +33,10 @@ from lti_bridge.services.grades_ports import (
     AuditRecord,
     CourseGradebook,
     GradedStudent,
-    GradesUnitOfWork,
     GradingSetup,
     Submission,
 )
+from lti_bridge.services.ports import UnitOfWork
 
 #: Grades post about 1-2 weeks after the session ends (DOMAIN R16): the later end is shown.
 POSTING_WINDOW = timedelta(days=14)
@@ -189,7 +189,7 @@ def _views(
     return tuple(views)
 
 
-def _setup(uow: GradesUnitOfWork, section_sis_id: str, platform_id: int | None) -> GradingSetup:
+def _setup(uow: UnitOfWork, section_sis_id: str, platform_id: int | None) -> GradingSetup:
     setup = uow.grades.setup(section_sis_id, platform_id)
     if setup is None:
         raise NotFoundError(
@@ -204,7 +204,7 @@ def _setup(uow: GradesUnitOfWork, section_sis_id: str, platform_id: int | None) 
 def grade_report(
     section_sis_id: str,
     *,
-    uow: GradesUnitOfWork,
+    uow: UnitOfWork,
     gradebook: CourseGradebook,
     now: datetime,
     platform_id: int | None = None,
@@ -268,7 +268,7 @@ def grade_report(
 def release_grades(
     report: GradeReport,
     *,
-    uow: GradesUnitOfWork,
+    uow: UnitOfWork,
     now: datetime,
     actor: str,
     reason: str | None = None,
@@ -382,7 +382,7 @@ def _require_reason(reason: str | None, what: str) -> str:
 
 
 def _registration_in(
-    uow: GradesUnitOfWork, section_sis_id: str, registration_sis_id: str
+    uow: UnitOfWork, section_sis_id: str, registration_sis_id: str
 ) -> GradedStudent:
     for student in uow.grades.students(section_sis_id, None):
         if student.registration_sis_id == registration_sis_id:
@@ -399,7 +399,7 @@ def override_grade(
     letter: str | None,
     reason: str | None,
     *,
-    uow: GradesUnitOfWork,
+    uow: UnitOfWork,
     now: datetime,
     actor: str,
 ) -> Adjustment:
@@ -448,7 +448,7 @@ def mark_incomplete(
     incomplete: bool,
     reason: str | None,
     *,
-    uow: GradesUnitOfWork,
+    uow: UnitOfWork,
     now: datetime,
     actor: str,
 ) -> Adjustment:
@@ -488,7 +488,7 @@ def send_again(
     registration_sis_id: str,
     version: int,
     *,
-    uow: GradesUnitOfWork,
+    uow: UnitOfWork,
     now: datetime,
     actor: str,
 ) -> OutboxEntry:

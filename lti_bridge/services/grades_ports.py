@@ -6,11 +6,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from types import TracebackType
-from typing import Any, Protocol, Self
+from typing import Any, Protocol
 
 from lti_bridge.domain.grading import GradingScheme, SectionGradebook, SubmissionContent
-from lti_bridge.services.outbox_ports import OutboxRepository
 
 
 @dataclass(frozen=True)
@@ -128,22 +126,6 @@ class GradesRepository(Protocol):
     def history(self, section_sis_id: str) -> list[AuditRecord]:
         """The section's audit trail, newest first."""
         ...
-
-
-class GradesUnitOfWork(Protocol):
-    grades: GradesRepository
-    outbox: OutboxRepository
-
-    def __enter__(self) -> Self: ...
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None: ...
-
-    def commit(self) -> None: ...
 
 
 class CourseGradebook(Protocol):

@@ -2,76 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
-from types import TracebackType
-from typing import Protocol, Self
 
 from lti_bridge.domain.catalog import OnboardingCourse
 from lti_bridge.domain.errors import LaunchError, NotFoundError
-from lti_bridge.domain.onboarding import (
-    LineItem,
-    OnboardingOutcome,
-    ResultScore,
-    onboarding_passed,
-)
-
-
-@dataclass(frozen=True)
-class GradebookView:
-    """The onboarding course's line items, and the learner's results on the required ones."""
-
-    line_items: tuple[LineItem, ...]
-    results: Mapping[str, ResultScore | None] = field(default_factory=dict)
-
-
-class Gradebook(Protocol):
-    """The platform's gradebook of the onboarding course (``adapters/platform``: AGS)."""
-
-    def results_for(self, learner_sub: str, required: tuple[str, ...]) -> GradebookView:
-        """Return the line items and the learner's results on those ``required`` names.
-
-        Raises an ``LtiBridgeError`` when the platform cannot be read.
-        """
-        ...
-
-
-class OnboardingRepository(Protocol):
-    def onboarding_course(self) -> OnboardingCourse | None:
-        """Return the catalog's onboarding course, or None before one is imported."""
-        ...
-
-    def passed_at(self, platform_id: int, learner_sub: str) -> datetime | None:
-        """Return when the learner's pass was recorded, if it was."""
-        ...
-
-    def record_pass(
-        self, platform_id: int, learner_sub: str, now: datetime
-    ) -> tuple[datetime, bool] | None:
-        """Record the pass unless one is; copy it to the linked SIS student where it has none.
-
-        Returns the learner's pass time and whether this call set it; None for an unknown
-        learner.
-        """
-        ...
-
-
-class OnboardingUnitOfWork(Protocol):
-    # Read-only, so an implementation may declare its concrete repository type.
-    @property
-    def onboarding(self) -> OnboardingRepository: ...
-
-    def __enter__(self) -> Self: ...
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None: ...
-
-    def commit(self) -> None: ...
+from lti_bridge.domain.onboarding import OnboardingOutcome, onboarding_passed
+from lti_bridge.services.onboarding_ports import Gradebook
+from lti_bridge.services.ports import UnitOfWork
 
 
 @dataclass(frozen=True)
@@ -86,7 +24,7 @@ class OnboardingCheck:
 
 
 def _onboarding_course(
-    uow: OnboardingUnitOfWork, context_id: str | None, issuer: str
+    uow: UnitOfWork, context_id: str | None, issuer: str
 ) -> OnboardingCourse:
     course = uow.onboarding.onboarding_course()
     if course is None:
@@ -116,7 +54,7 @@ def check_onboarding(
     context_id: str | None,
     issuer: str,
     gradebook: Gradebook,
-    uow: OnboardingUnitOfWork,
+    uow: UnitOfWork,
     now: datetime,
 ) -> OnboardingCheck:
     """Judge the learner's onboarding from the gradebook and record a pass once (DOMAIN R2).

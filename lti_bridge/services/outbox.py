@@ -9,24 +9,25 @@ from typing import Any
 
 from lti_bridge.domain.errors import LtiBridgeError
 from lti_bridge.domain.outbox import SIS_RESULT, OutboxEntry, OutboxState
-from lti_bridge.services.outbox_ports import OutboxUnitOfWork, SisGradebook
+from lti_bridge.services.outbox_ports import SisGradebook
+from lti_bridge.services.ports import UnitOfWork
 
 
 def list_outbox(
-    *, uow: OutboxUnitOfWork, state: OutboxState | None = None, limit: int = 100
+    *, uow: UnitOfWork, state: OutboxState | None = None, limit: int = 100
 ) -> tuple[list[OutboxEntry], dict[OutboxState, int]]:
     """The newest messages (optionally in one state) and how many are in each state."""
     with uow:
         return uow.outbox.list(state=state, limit=limit), uow.outbox.counts()
 
 
-def outbox_depth(*, uow: OutboxUnitOfWork, now: datetime) -> dict[str, tuple[int, float | None]]:
+def outbox_depth(*, uow: UnitOfWork, now: datetime) -> dict[str, tuple[int, float | None]]:
     """How many messages each state holds, and the age of its oldest (for monitoring)."""
     with uow:
         return {state.value: held for state, held in uow.outbox.depth(now).items()}
 
 
-def retry_outbox(entry_id: int, *, uow: OutboxUnitOfWork, now: datetime) -> OutboxEntry:
+def retry_outbox(entry_id: int, *, uow: UnitOfWork, now: datetime) -> OutboxEntry:
     """Queue a rejected, dead or waiting message to be sent at once with a fresh retry budget."""
     with uow:
         entry = uow.outbox.retry(entry_id, now)
@@ -73,7 +74,7 @@ class Reconciliation:
 def reconcile_section(
     section_sis_id: str,
     *,
-    uow: OutboxUnitOfWork,
+    uow: UnitOfWork,
     gradebook: SisGradebook,
     on_progress: Callable[[int], None] | None = None,
 ) -> Reconciliation:

@@ -6,8 +6,7 @@ from __future__ import annotations
 import builtins
 from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
-from types import TracebackType
-from typing import Any, Protocol, Self
+from typing import Any, Protocol
 
 from lti_bridge.domain.outbox import Claim, OutboxEntry, OutboxMessage, OutboxState, SisReply
 
@@ -114,20 +113,3 @@ class SisGradebook(Protocol):
     def get_result(self, sourced_id: str) -> Mapping[str, Any] | None:
         """GET one result back (the ``result`` object); None when the SIS does not hold it."""
         ...
-
-
-class OutboxUnitOfWork(Protocol):
-    """The part of the unit of work the relay and the outbox commands use."""
-
-    outbox: OutboxRepository
-
-    def __enter__(self) -> Self: ...
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None: ...
-
-    def commit(self) -> None: ...

@@ -1,32 +1,24 @@
-"""The ports the use cases depend on; adapters implement them."""
+"""The one port every use case works through: the unit of work and its repositories.
+
+Each repository's protocol lives with the values it returns in a ``*_ports`` module; adapters
+implement them (``adapters/db/uow.py``: ``SqlAlchemyUnitOfWork``).
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
 from types import TracebackType
 from typing import Protocol, Self
 
-from lti_bridge.domain.model import LaunchContext, PlatformRegistration
+from lti_bridge.services.api_tokens_ports import TokenRepository
 from lti_bridge.services.carryover_ports import CarryoverRepository
 from lti_bridge.services.catalog_ports import CatalogRepository
-from lti_bridge.services.gate import GateRepository
+from lti_bridge.services.gate_ports import GateRepository
+from lti_bridge.services.grades_ports import GradesRepository
+from lti_bridge.services.lti_ports import LtiRepository
+from lti_bridge.services.onboarding_ports import OnboardingRepository
 from lti_bridge.services.outbox_ports import OutboxRepository
-from lti_bridge.services.roster import RosterRepository
+from lti_bridge.services.roster_ports import RosterRepository
 from lti_bridge.services.sis_ports import SisRepository
-
-
-class LtiRepository(Protocol):
-    def save_platform(self, registration: PlatformRegistration, now: datetime) -> int: ...
-
-    def add_platform(self, registration: PlatformRegistration, now: datetime) -> int | None:
-        """Insert a platform not registered yet; None when its (issuer, client id) exists."""
-        ...
-
-    def add_deployment(self, platform_id: int, deployment_id: str, now: datetime) -> bool: ...
-
-    def list_platforms(self) -> list[PlatformRegistration]: ...
-
-    def record_launch(self, platform_id: int, launch: LaunchContext, now: datetime) -> int: ...
 
 
 class UnitOfWork(Protocol):
@@ -39,15 +31,40 @@ class UnitOfWork(Protocol):
     ``commit(durable=True)``: what the use case wrote is a record of consequence that must
     survive a crash once ``commit`` returns; without it the adapter may relax durability for
     bookkeeping a later request rebuilds anyway.
+
+    The repositories are read-only properties, so an implementation may declare its own
+    concrete types (or build them lazily, as the SQL one does).
     """
 
-    lti: LtiRepository
-    sis: SisRepository
-    catalog: CatalogRepository
-    gate: GateRepository
-    roster: RosterRepository
-    carryover: CarryoverRepository
-    outbox: OutboxRepository
+    @property
+    def lti(self) -> LtiRepository: ...
+
+    @property
+    def gate(self) -> GateRepository: ...
+
+    @property
+    def roster(self) -> RosterRepository: ...
+
+    @property
+    def sis(self) -> SisRepository: ...
+
+    @property
+    def onboarding(self) -> OnboardingRepository: ...
+
+    @property
+    def catalog(self) -> CatalogRepository: ...
+
+    @property
+    def outbox(self) -> OutboxRepository: ...
+
+    @property
+    def grades(self) -> GradesRepository: ...
+
+    @property
+    def carryover(self) -> CarryoverRepository: ...
+
+    @property
+    def tokens(self) -> TokenRepository: ...
 
     def __enter__(self) -> Self: ...
 

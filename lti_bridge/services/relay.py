@@ -32,7 +32,8 @@ from lti_bridge.domain.outbox import (
     Verdict,
     judge,
 )
-from lti_bridge.services.outbox_ports import OutboxUnitOfWork, SisGradebook
+from lti_bridge.services.outbox_ports import SisGradebook
+from lti_bridge.services.ports import UnitOfWork
 
 log = logging.getLogger("lti_bridge.relay")
 
@@ -118,7 +119,7 @@ def _send(
 
 def relay_once(
     *,
-    uow: Callable[[], OutboxUnitOfWork],
+    uow: Callable[[], UnitOfWork],
     gradebook: SisGradebook | None,
     clock: Callable[[], datetime],
     settings: RelaySettings | None = None,
@@ -191,7 +192,7 @@ def relay_once(
 
 
 def _record(
-    work: OutboxUnitOfWork,
+    work: UnitOfWork,
     claim: Claim,
     sent: _Sent,
     now: datetime,

@@ -1,11 +1,14 @@
-"""Carry-over's use cases with fakes: arming on events, planning again, running a plan."""
+"""Carry-over's use cases on the fake unit of work: arming on events, planning again, running a
+plan, and the reports."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, Self
+from typing import Any
+
+import pytest
 
 from lti_bridge.domain.carryover import (
     AGS_SCORE,
@@ -13,13 +16,21 @@ from lti_bridge.domain.carryover import (
     CourseItem,
     LearnerResult,
     Outcome,
-    PlannedItem,
     PlatformGradebookError,
     ReportStatus,
 )
-from lti_bridge.domain.outbox import OutboxMessage, OutboxState
-from lti_bridge.services.carryover import arm, rerun_section, run_plan
-from lti_bridge.services.carryover_ports import Candidate, Endpoint, PlanSetup
+from lti_bridge.domain.errors import NotFoundError
+from lti_bridge.domain.outbox import OutboxState
+from lti_bridge.services.carryover import (
+    arm,
+    arm_for_learner,
+    learner_reports,
+    reports,
+    rerun_section,
+    run_plan,
+)
+from lti_bridge.services.carryover_ports import Candidate, Endpoint, PlanSetup, Report
+from tests.fakes import FakeUnitOfWork
 
 NOW = datetime(2026, 12, 5, 8, 0, tzinfo=UTC)
 SECTION, STUDENT = "SEC-1", "110123456"
@@ -47,92 +58,12 @@ def setup(**changes: Any) -> PlanSetup:
     return replace(base, **changes)
 
 
-@dataclass
-class FakeCarryover:
-    found: list[Candidate] = field(default_factory=list)
-    statuses: list[tuple[str, ReportStatus, int]] = field(default_factory=list)
-    plan: PlanSetup | None = None
-    recorded: list[list[tuple[PlannedItem, str | None]]] = field(default_factory=list)
-    fence: bool = True
-    failed: list[str] = field(default_factory=list)
-    canceled: list[str] = field(default_factory=list)
-    actions: list[tuple[str, str, str]] = field(default_factory=list)
-
-    def record_action(self, c: Candidate, action: str, actor: str, now: datetime) -> None:
-        self.actions.append((c.student_sis_id, action, actor))
-
-    def candidates(self, student_sis_ids: list[str]) -> list[Candidate]:
-        return [c for c in self.found if c.student_sis_id in student_sis_ids]
-
-    def section_candidates(self, section_sis_id: str) -> list[Candidate]:
-        return [c for c in self.found if c.section_sis_id == section_sis_id]
-
-    def set_status(
-        self, c: Candidate, status: ReportStatus, generation: int, now: datetime,
-        error: str | None = None,
-    ) -> None:
-        self.statuses.append((c.student_sis_id, status, generation))
-
-    withdrawable: int = 0
-
-    def withdraw_posts(self, c: Candidate, reason: str, now: datetime) -> int:
-        withdrawn, self.withdrawable = self.withdrawable, 0
-        return withdrawn
-
-    def plan_setup(self, section_sis_id: str, student_sis_id: str) -> PlanSetup | None:
-        return self.plan
-
-    def record_plan(self, s: PlanSetup, sub: str, items: Any, now: datetime) -> bool:
-        if self.fence:
-            self.recorded.append(list(items))
-        return self.fence
-
-    outbox: Any = None
-
-    def key_states(self, keys: list[str]) -> dict[str, OutboxState]:
-        return {key: OutboxState.QUEUED for key in keys if key in self.outbox.messages}
-
-    def fail(self, s: PlanSetup, error: str, now: datetime) -> bool:
-        self.failed.append(error)
-        return True
-
-    def cancel(self, s: PlanSetup, reason: str, now: datetime) -> bool:
-        self.canceled.append(reason)
-        return True
-
-
-@dataclass
-class FakeOutbox:
-    messages: dict[str, OutboxMessage] = field(default_factory=dict)
-
-    def enqueue(self, message: OutboxMessage, now: datetime) -> int:
-        self.messages.setdefault(message.key, message)
-        return len(self.messages)
-
-    def enqueue_many(self, messages: list[OutboxMessage], now: datetime) -> list[int]:
-        return [self.enqueue(m, now) for m in messages]
-
-    def by_key(self, key: str) -> object | None:
-        return self.messages.get(key)
-
-
-@dataclass
-class FakeUow:
-    carryover: FakeCarryover = field(default_factory=FakeCarryover)
-    outbox: FakeOutbox = field(default_factory=FakeOutbox)
-    commits: int = 0
-
-    def __post_init__(self) -> None:
-        self.carryover.outbox = self.outbox
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        pass
-
-    def commit(self) -> None:
-        self.commits += 1
+def uow_with(**carryover: Any) -> FakeUnitOfWork:
+    """A unit of work whose carry-over repository holds ``carryover`` (candidates, a plan, …)."""
+    work = FakeUnitOfWork()
+    for name, value in carryover.items():
+        setattr(work.carryover, name, value)
+    return work
 
 
 QUIZ_OPEN = CourseItem("open/quiz", "Quiz", Decimal(10), "quiz")
@@ -167,27 +98,37 @@ class FakeGradebook:
 PAYLOAD = {"section_sis_id": SECTION, "student_sis_id": STUDENT, "generation": 1}
 
 
-def run(uow: FakeUow, gradebook: FakeGradebook) -> Any:
+def run(uow: FakeUnitOfWork, gradebook: FakeGradebook) -> Any:
     return run_plan(PAYLOAD, uow=lambda: uow, gradebook=gradebook, clock=lambda: NOW)
 
 
+def arm_in_a_transaction(uow: FakeUnitOfWork) -> int:
+    """``arm`` inside the caller's transaction (a SIS event's), which commits."""
+    with uow:
+        queued = arm(uow, [STUDENT], NOW)
+        uow.commit()
+    return queued
+
+
 def test_a_paid_onboarded_registration_queues_one_plan_in_the_same_transaction() -> None:
-    uow = FakeUow(FakeCarryover(found=[candidate()]))
-    assert arm(uow, [STUDENT], NOW) == 1
-    assert uow.carryover.statuses == [(STUDENT, ReportStatus.QUEUED, 1)]
-    (message,) = uow.outbox.messages.values()
+    uow = uow_with(found=[candidate()])
+    with uow:
+        assert arm(uow, [STUDENT], NOW) == 1
+        assert uow.commits == 0  # the caller's transaction commits
+        uow.commit()
+    assert uow.carryover.status_changes == [(STUDENT, ReportStatus.QUEUED, 1)]
+    (message,) = uow.outbox.messages()
     assert message.kind == CARRYOVER_PLAN and message.payload["generation"] == 1
-    assert uow.commits == 0  # the caller's transaction commits
 
 
 def test_before_onboarding_it_waits_and_a_drop_cancels() -> None:
-    uow = FakeUow(FakeCarryover(found=[candidate(onboarded=False)]))
-    arm(uow, [STUDENT], NOW)
-    assert uow.carryover.statuses == [(STUDENT, ReportStatus.WAITING, 0)]
+    uow = uow_with(found=[candidate(onboarded=False)])
+    arm_in_a_transaction(uow)
+    assert uow.carryover.status_changes == [(STUDENT, ReportStatus.WAITING, 0)]
     uow.carryover.found = [candidate(status="dropped", report=ReportStatus.QUEUED, generation=1)]
-    arm(uow, [STUDENT], NOW)
-    assert uow.carryover.statuses[-1] == (STUDENT, ReportStatus.CANCELED, 1)
-    assert uow.outbox.messages == {}
+    arm_in_a_transaction(uow)
+    assert uow.carryover.status_changes[-1] == (STUDENT, ReportStatus.CANCELED, 1)
+    assert uow.outbox.messages() == []
 
 
 def test_run_plans_again_only_where_missing_failed_or_dead() -> None:
@@ -200,12 +141,12 @@ def test_run_plans_again_only_where_missing_failed_or_dead() -> None:
         candidate(student_sis_id="e", onboarded=False),
         candidate(student_sis_id="f", status="dropped"),
     ]
-    uow = FakeUow(FakeCarryover(found=found))
+    uow = uow_with(found=found)
     rerun = rerun_section(SECTION, uow=uow, now=NOW)
     assert [c.student_sis_id for c in rerun.queued] == ["b", "c", "d"]
     assert [c.student_sis_id for c in rerun.waiting] == ["e"]
     assert rerun.skipped == 2
-    assert (("c", ReportStatus.QUEUED, 3)) in uow.carryover.statuses
+    assert (("c", ReportStatus.QUEUED, 3)) in uow.carryover.status_changes
     assert uow.commits == 1
     assert uow.carryover.actions == []  # the CLI records no actor
 
@@ -216,7 +157,7 @@ def test_an_instructors_run_again_is_recorded_with_who_for_each_learner_it_moved
         candidate(student_sis_id="b", report=ReportStatus.FAILED, generation=1),
         candidate(student_sis_id="e", onboarded=False),
     ]
-    uow = FakeUow(FakeCarryover(found=found))
+    uow = uow_with(found=found)
     rerun_section(SECTION, uow=uow, now=NOW, actor="Ian (instructor-1)")
     assert uow.carryover.actions == [
         ("b", "carryover_again", "Ian (instructor-1)"),
@@ -226,7 +167,7 @@ def test_an_instructors_run_again_is_recorded_with_who_for_each_learner_it_moved
 
 
 def test_a_plan_records_its_report_and_queues_one_score_per_carried_item() -> None:
-    uow = FakeUow(FakeCarryover(plan=setup()))
+    uow = uow_with(plan=setup())
     reply = run(uow, FakeGradebook())
     assert reply.status == 200
     (items,) = uow.carryover.recorded
@@ -234,7 +175,7 @@ def test_a_plan_records_its_report_and_queues_one_score_per_carried_item() -> No
         (Outcome.CARRY, True),
         (Outcome.EXCLUDED, False),
     ]
-    (message,) = uow.outbox.messages.values()
+    (message,) = uow.outbox.messages()
     assert message.kind == AGS_SCORE
     assert message.payload["lineitem"] == QUIZ_CREDIT.id
     assert message.payload["score"]["scoreGiven"] == 8
@@ -243,32 +184,32 @@ def test_a_plan_records_its_report_and_queues_one_score_per_carried_item() -> No
 
 def test_only_items_about_to_carry_have_their_for_credit_results_read() -> None:
     gradebook = FakeGradebook()
-    run(FakeUow(FakeCarryover(plan=setup())), gradebook)
+    run(uow_with(plan=setup()), gradebook)
     assert gradebook.reads == ["open/quiz", "open/talk", "credit/quiz"]
 
 
 def test_a_for_credit_score_already_there_is_kept() -> None:
-    uow = FakeUow(FakeCarryover(plan=setup()))
+    uow = uow_with(plan=setup())
     run(uow, FakeGradebook(credit_scores={QUIZ_CREDIT.id: Decimal(3)}))
     assert uow.carryover.recorded[0][0][0].outcome is Outcome.KEPT
-    assert uow.outbox.messages == {}
+    assert uow.outbox.messages() == []
 
 
 def test_a_superseded_or_finished_plan_does_nothing() -> None:
     for stale in (None, setup(generation=2), setup(status=ReportStatus.PLANNED)):
-        uow = FakeUow(FakeCarryover(plan=stale))
+        uow = uow_with(plan=stale)
         assert run(uow, FakeGradebook()).status == 200
-        assert uow.carryover.recorded == [] and uow.outbox.messages == {}
+        assert uow.carryover.recorded == [] and uow.outbox.messages() == []
 
 
 def test_a_plan_due_after_a_drop_cancels_itself() -> None:
-    uow = FakeUow(FakeCarryover(plan=setup(active=False)))
+    uow = uow_with(plan=setup(active=False))
     assert run(uow, FakeGradebook()).status == 200
     assert uow.carryover.canceled and uow.carryover.recorded == []
 
 
 def test_a_missing_endpoint_fails_the_plan_for_good() -> None:
-    uow = FakeUow(FakeCarryover(plan=setup(non_credit=None)))
+    uow = uow_with(plan=setup(non_credit=None))
     reply = run(uow, FakeGradebook())
     assert reply.status == 422
     assert "non-credit" in uow.carryover.failed[0]
@@ -276,7 +217,7 @@ def test_a_missing_endpoint_fails_the_plan_for_good() -> None:
 
 def test_throttling_and_outages_are_retried_not_failed() -> None:
     throttled = PlatformGradebookError("slow", status=403, throttled=True, retry_after=2.0)
-    uow = FakeUow(FakeCarryover(plan=setup()))
+    uow = uow_with(plan=setup())
     reply = run(uow, FakeGradebook(failure=throttled))
     assert (reply.status, reply.retry_after_seconds) == (429, 2.0)
     assert run(uow, FakeGradebook(failure=PlatformGradebookError("down", status=503))).status == 503
@@ -285,38 +226,67 @@ def test_throttling_and_outages_are_retried_not_failed() -> None:
 
 
 def test_a_refusal_for_good_fails_the_plan() -> None:
-    uow = FakeUow(FakeCarryover(plan=setup()))
+    uow = uow_with(plan=setup())
     refused = PlatformGradebookError("gone", status=404, retryable=False)
     assert run(uow, FakeGradebook(failure=refused)).status == 422
     assert uow.carryover.failed == ["gone"]
 
 
 def test_another_relay_that_recorded_first_wins_and_nothing_is_queued() -> None:
-    uow = FakeUow(FakeCarryover(plan=setup(), fence=False))
+    uow = uow_with(plan=setup(), fence=False)
     assert run(uow, FakeGradebook()).status == 200
-    assert uow.outbox.messages == {}
+    assert uow.outbox.messages() == []
 
 
 def test_a_score_already_queued_under_its_key_is_not_queued_again() -> None:
-    uow = FakeUow(FakeCarryover(plan=setup()))
+    uow = uow_with(plan=setup())
     run(uow, FakeGradebook())
-    first = dict(uow.outbox.messages)
+    first = uow.outbox.messages()
     uow.carryover.plan = setup()
     later = run_plan(
         PAYLOAD, uow=lambda: uow, gradebook=FakeGradebook(),
         clock=lambda: NOW.replace(day=6),
     )
     assert later.status == 200
-    assert uow.outbox.messages == first  # the first body stays, not a second one
+    assert uow.outbox.messages() == first  # the first body stays, not a second one
 
 
 def test_a_drop_after_the_plan_withdraws_the_scores_not_sent_yet() -> None:
     planned = candidate(status="dropped", report=ReportStatus.PLANNED, generation=1)
-    uow = FakeUow(FakeCarryover(found=[planned], withdrawable=3))
-    arm(uow, [STUDENT], NOW)
-    assert uow.carryover.statuses == [(STUDENT, ReportStatus.CANCELED, 1)]
+    uow = uow_with(found=[planned], withdrawable=3)
+    arm_in_a_transaction(uow)
+    assert uow.carryover.status_changes == [(STUDENT, ReportStatus.CANCELED, 1)]
 
     # Everything already sent: the report stays planned.
-    uow = FakeUow(FakeCarryover(found=[planned], withdrawable=0))
-    arm(uow, [STUDENT], NOW)
-    assert uow.carryover.statuses == []
+    uow = uow_with(found=[planned], withdrawable=0)
+    arm_in_a_transaction(uow)
+    assert uow.carryover.status_changes == []
+
+
+def test_a_learner_who_passed_onboarding_has_the_students_they_are_armed() -> None:
+    uow = uow_with(found=[candidate()], learner_students={(1, "sub-ada"): [STUDENT]})
+    assert arm_for_learner(1, "sub-ada", uow=uow, now=NOW) == 1
+    assert uow.commits == 1
+    assert [m.kind for m in uow.outbox.messages()] == [CARRYOVER_PLAN]
+    assert arm_for_learner(1, "sub-nobody", uow=uow, now=NOW) == 0
+
+
+def report(student: str = STUDENT) -> Report:
+    return Report(SECTION, student, f"reg-{student}", ReportStatus.PLANNED, 1, NOW, NOW)
+
+
+def test_reports_are_the_sections_or_one_students_and_a_missing_one_is_not_found() -> None:
+    uow = uow_with(saved_reports=[report(), report("other")])
+    assert [r.student_sis_id for r in reports(SECTION, uow=uow)] == [STUDENT, "other"]
+    assert [r.student_sis_id for r in reports(SECTION, uow=uow, student_sis_id="other")] == [
+        "other"
+    ]
+    with pytest.raises(NotFoundError):
+        reports(SECTION, uow=uow, student_sis_id="nobody")
+    assert reports("SEC-2", uow=uow) == []
+
+
+def test_a_launching_learner_sees_their_own_reports_for_the_context() -> None:
+    uow = uow_with(saved_learner_reports={(1, "sub-ada", "credit-ctx"): [report()]})
+    assert learner_reports(1, "sub-ada", "credit-ctx", uow=uow) == [report()]
+    assert learner_reports(1, "sub-ada", "other-ctx", uow=uow) == []

@@ -1,11 +1,10 @@
-"""The launch use case against an in-memory unit of work: what it records, and that the first
-access to restricted content is committed durably while other launches are not asked to be."""
+"""The launch use case on the fake unit of work: what it records, and that the first access to
+restricted content is committed durably while other launches are not asked to be."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import UTC, date, datetime
-from typing import Any
 
 from lti_bridge.domain.model import LaunchContext, MessageType
 from lti_bridge.domain.policy import (
@@ -17,8 +16,9 @@ from lti_bridge.domain.policy import (
     SessionWindow,
     TuitionStatus,
 )
-from lti_bridge.services.gate import GateFacts
+from lti_bridge.services.gate_ports import GateFacts
 from lti_bridge.services.launches import record_launch
+from tests.fakes import FakeUnitOfWork
 
 NOW = datetime(2024, 1, 20, 12, 0, tzinfo=UTC)
 S1 = SessionWindow(
@@ -48,79 +48,42 @@ def launch(access: str = "for_credit", role: str = LEARNER) -> LaunchContext:
     )
 
 
-@dataclass
-class FakeLti:
-    launches: list[LaunchContext] = field(default_factory=list)
-
-    def record_launch(self, platform_id: int, launch: LaunchContext, now: datetime) -> int:
-        self.launches.append(launch)
-        return 7
-
-
-@dataclass
-class FakeGate:
-    facts_: GateFacts
-    pending: list[str] = field(default_factory=list)
-
-    def facts(self, platform_id: int, launch: LaunchContext, *, link_by_email: bool) -> GateFacts:
-        return self.facts_
-
-    def record_first_access(self, registration_sis_id: str, now: datetime) -> None:
-        self.pending.append(registration_sis_id)
-
-
-@dataclass
-class FakeUnitOfWork:
-    gate: FakeGate
-    lti: FakeLti = field(default_factory=FakeLti)
-    commits: list[bool] = field(default_factory=list)
-    first_accesses: list[str] = field(default_factory=list)
-
-    def __enter__(self) -> FakeUnitOfWork:
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.gate.pending = []  # uncommitted: gone
-
-    def commit(self, *, durable: bool = False) -> None:
-        self.commits.append(durable)
-        self.first_accesses += self.gate.pending
-        self.gate.pending = []
-
-
 def uow(registration: RegistrationState | None = PAID) -> FakeUnitOfWork:
+    work = FakeUnitOfWork()
     learner = LearnerState("s-1", onboarding_passed=True)
-    return FakeUnitOfWork(FakeGate(GateFacts(learner, SECTION, registration)))
+    work.gate.facts_by_sub["learner-1"] = GateFacts(learner, SECTION, registration)
+    return work
 
 
 def test_a_first_access_is_recorded_and_committed_durably() -> None:
     work = uow()
-    recorded = record_launch(launch(), platform_id=1, uow=work, now=NOW, gate=SETTINGS)  # type: ignore[arg-type]
-    assert recorded.learner_id == 7
+    recorded = record_launch(launch(), platform_id=1, uow=work, now=NOW, gate=SETTINGS)
+    assert recorded.learner_id == work.lti.learners[(1, "learner-1")]
     assert recorded.decision is not None and recorded.decision.first_access
-    assert work.first_accesses == ["reg-1"]
-    assert work.commits == [True]
+    assert work.gate.first_access == {"reg-1": NOW}
+    assert work.durable == [True]
 
 
 def test_a_later_opening_records_nothing_and_asks_no_durability() -> None:
     opened = replace(PAID, first_restricted_access_at=datetime(2024, 1, 16, tzinfo=UTC))
     work = uow(opened)
-    recorded = record_launch(launch(), platform_id=1, uow=work, now=NOW, gate=SETTINGS)  # type: ignore[arg-type]
+    recorded = record_launch(launch(), platform_id=1, uow=work, now=NOW, gate=SETTINGS)
     assert recorded.decision is not None and recorded.decision.allowed
-    assert work.first_accesses == [] and work.commits == [False]
+    assert work.gate.first_access == {} and work.durable == [False]
 
 
 def test_a_refusal_records_no_first_access() -> None:
     unpaid = replace(PAID, tuition_status=TuitionStatus.UNPAID)
     work = uow(unpaid)
-    recorded = record_launch(launch(), platform_id=1, uow=work, now=NOW, gate=SETTINGS)  # type: ignore[arg-type]
+    recorded = record_launch(launch(), platform_id=1, uow=work, now=NOW, gate=SETTINGS)
     assert recorded.decision is not None and not recorded.decision.allowed
-    assert work.first_accesses == [] and work.commits == [False]
+    assert work.gate.first_access == {} and work.durable == [False]
 
 
 def test_open_content_and_staff_are_recorded_without_the_gate() -> None:
     for context in (launch(access="open"), launch(role=LEARNER.replace("Learner", "Instructor"))):
         work = uow()
-        recorded = record_launch(context, platform_id=1, uow=work, now=NOW, gate=SETTINGS)  # type: ignore[arg-type]
+        recorded = record_launch(context, platform_id=1, uow=work, now=NOW, gate=SETTINGS)
         assert recorded.decision is None
-        assert work.lti.launches == [context] and work.commits == [False]
+        assert work.lti.launches == [(1, context)] and work.durable == [False]
+

@@ -12,7 +12,7 @@ import responses
 from lti_bridge.adapters.platform.ags import AgsClient, AgsError
 from lti_bridge.adapters.platform.gradebook import PlatformReader
 from lti_bridge.adapters.platform.nrps import NrpsMembership, member_of
-from lti_bridge.services.roster import MembershipSource
+from lti_bridge.services.roster_ports import MembershipSource
 from tests.unit.test_ags_client import KEY, TOKEN_URL, Clock, registration
 
 URL = "https://lms.example.edu/api/lti/courses/7/names_and_roles"

@@ -1,18 +1,18 @@
-"""check_onboarding with a fake gradebook and an in-memory unit of work (DOMAIN R2)."""
+"""check_onboarding with a fake gradebook on the fake unit of work (DOMAIN R2)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from types import TracebackType
-from typing import Self
 
 import pytest
 
 from lti_bridge.domain.catalog import OnboardingCourse
 from lti_bridge.domain.errors import LaunchError, LtiBridgeError, NotFoundError
 from lti_bridge.domain.onboarding import LineItem, ResultScore
-from lti_bridge.services.onboarding import GradebookView, OnboardingCheck, check_onboarding
+from lti_bridge.services.onboarding import OnboardingCheck, check_onboarding
+from lti_bridge.services.onboarding_ports import GradebookView
+from tests.fakes import FakeUnitOfWork
 
 NOW = datetime(2024, 1, 10, 12, 0, tzinfo=UTC)
 COURSE = OnboardingCourse("onboarding-ctx", ("Quiz",), 0.8, issuer="https://lms.example.edu")
@@ -31,52 +31,6 @@ class FakeGradebook:
             raise self.failure
         result = None if self.score is None else ResultScore(self.score, 100)
         return GradebookView((QUIZ,), {QUIZ.id: result})
-
-
-@dataclass
-class FakeOnboardingRepository:
-    course: OnboardingCourse | None = COURSE
-    learners: dict[tuple[int, str], datetime | None] = field(default_factory=dict)
-
-    def onboarding_course(self) -> OnboardingCourse | None:
-        return self.course
-
-    def passed_at(self, platform_id: int, learner_sub: str) -> datetime | None:
-        return self.learners.get((platform_id, learner_sub))
-
-    def record_pass(
-        self, platform_id: int, learner_sub: str, now: datetime
-    ) -> tuple[datetime, bool] | None:
-        key = (platform_id, learner_sub)
-        if key not in self.learners:
-            return None
-        stored = self.learners[key]
-        if stored is not None:
-            return stored, False
-        self.learners[key] = now
-        return now, True
-
-
-@dataclass
-class FakeUnitOfWork:
-    onboarding: FakeOnboardingRepository = field(default_factory=FakeOnboardingRepository)
-    committed: int = 0
-    open: bool = False
-
-    def __enter__(self) -> Self:
-        self.open = True
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.open = False
-
-    def commit(self) -> None:
-        self.committed += 1
 
 
 def check(
@@ -98,8 +52,12 @@ def check(
 
 
 def known_learner(passed_at: datetime | None = None) -> FakeUnitOfWork:
+    """A unit of work whose platform 1 has launched the learner "ada" (passed at ``passed_at``)."""
     uow = FakeUnitOfWork()
-    uow.onboarding.learners[(1, "ada")] = passed_at
+    uow.onboarding.course = COURSE
+    uow.lti.learners[(1, "ada")] = 1
+    if passed_at is not None:
+        uow.onboarding.passes[(1, "ada")] = passed_at
     return uow
 
 
@@ -109,8 +67,8 @@ def test_a_score_at_the_threshold_records_the_pass() -> None:
     result = check(uow, FakeGradebook(score=80))
 
     assert result.passed and result.newly_passed and result.passed_at == NOW
-    assert uow.onboarding.learners[(1, "ada")] == NOW
-    assert uow.committed == 1
+    assert uow.onboarding.passes == {(1, "ada"): NOW}
+    assert uow.commits == 1
 
 
 def test_a_score_below_the_threshold_records_nothing() -> None:
@@ -120,7 +78,7 @@ def test_a_score_below_the_threshold_records_nothing() -> None:
 
     assert not result.passed
     assert result.outcome is not None and result.outcome.unmet[0].fraction == 0.79
-    assert uow.onboarding.learners[(1, "ada")] is None
+    assert uow.onboarding.passes == {} and uow.commits == 0
 
 
 def test_a_recorded_pass_stays_without_reading_the_gradebook_again() -> None:
@@ -132,7 +90,7 @@ def test_a_recorded_pass_stays_without_reading_the_gradebook_again() -> None:
 
     assert result.passed and not result.newly_passed and result.passed_at == earlier
     assert gradebook.reads == 0
-    assert uow.onboarding.learners[(1, "ada")] == earlier
+    assert uow.onboarding.passes == {(1, "ada"): earlier}
 
 
 def test_a_gradebook_failure_records_nothing_and_propagates() -> None:
@@ -142,8 +100,8 @@ def test_a_gradebook_failure_records_nothing_and_propagates() -> None:
     with pytest.raises(LtiBridgeError):
         check(uow, gradebook)
 
-    assert uow.onboarding.learners[(1, "ada")] is None
-    assert uow.committed == 0
+    assert uow.onboarding.passes == {}
+    assert uow.commits == 0
 
 
 def test_the_platform_is_not_called_inside_a_transaction() -> None:
@@ -151,7 +109,7 @@ def test_the_platform_is_not_called_inside_a_transaction() -> None:
 
     class Watching(FakeGradebook):
         def results_for(self, learner_sub: str, required: tuple[str, ...]) -> GradebookView:
-            assert not uow.open
+            assert not uow.in_transaction
             return super().results_for(learner_sub, required)
 
     assert check(uow, Watching(score=100)).passed
@@ -182,6 +140,7 @@ def test_a_launch_from_another_course_or_platform_is_refused(context_id: str, is
 
 def test_an_unrecorded_learner_is_not_found() -> None:
     uow = FakeUnitOfWork()
+    uow.onboarding.course = COURSE
 
     with pytest.raises(NotFoundError):
         check(uow, FakeGradebook(score=100))

@@ -66,7 +66,7 @@ from lti_bridge.domain.student import (
     the_student,
 )
 from lti_bridge.domain.student import learner_state as student_learner_state
-from lti_bridge.services.gate import GateFacts
+from lti_bridge.services.gate_ports import GateFacts
 
 _T = TypeVar("_T")
 

@@ -51,8 +51,8 @@ from lti_bridge.adapters.db.tables import (
 )
 from lti_bridge.domain.policy import RegistrationState, SectionInfo
 from lti_bridge.domain.student import learner_state
-from lti_bridge.services.gate import GateFacts
-from lti_bridge.services.roster import (
+from lti_bridge.services.gate_ports import GateFacts
+from lti_bridge.services.roster_ports import (
     ActionRecord,
     LearnerHistory,
     MembershipSource,

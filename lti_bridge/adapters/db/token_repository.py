@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Connection, insert, select, update
 
 from lti_bridge.adapters.db.tables import api_token_uses, api_tokens
-from lti_bridge.services.api_tokens import ApiToken
+from lti_bridge.services.api_tokens_ports import ApiToken
 
 
 def _token(row: Any) -> ApiToken:

@@ -27,7 +27,7 @@ from lti_bridge import telemetry
 from lti_bridge.adapters.lti.keys import ToolKey
 from lti_bridge.domain.errors import LaunchError, LtiBridgeError
 from lti_bridge.domain.onboarding import LineItem, ResultScore, match_required, score_fraction
-from lti_bridge.services.onboarding import GradebookView
+from lti_bridge.services.onboarding_ports import GradebookView
 
 log = logging.getLogger("lti_bridge.ags")
 

@@ -20,7 +20,7 @@ from pylti1p3.registration import Registration
 
 from lti_bridge.adapters.platform.ags import AgsError
 from lti_bridge.adapters.platform.gradebook import PlatformReader
-from lti_bridge.services.roster import Member, MembershipSource
+from lti_bridge.services.roster_ports import Member, MembershipSource
 
 log = logging.getLogger("lti_bridge.nrps")
 
