@@ -22,7 +22,7 @@ from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, ClassVar, Self
 
 from lti_bridge.domain.carryover import PlannedItem, ReportStatus
 from lti_bridge.domain.catalog import CatalogSection, OnboardingCourse
@@ -68,6 +68,8 @@ class FakeLtiRepository:
     #: (platform id, sub) -> learner id.
     learners: dict[tuple[int, str], int] = field(default_factory=dict)
     launches: list[tuple[int, LaunchContext]] = field(default_factory=list)
+    #: Launch bookkeeping is written when made, not at commit (``services/ports.py``).
+    written_at_once: ClassVar[tuple[str, ...]] = ("learners", "launches")
 
     def _find(self, issuer: str, client_id: str) -> int | None:
         wanted = (issuer, client_id)
@@ -788,9 +790,16 @@ class FakeUnitOfWork:
         )
 
     def _snapshot(self) -> list[dict[str, Any]]:
-        # Fields starting with "_" are links to other repositories, not state of their own.
+        # Fields starting with "_" are links to other repositories, not state of their own;
+        # a repository's ``written_at_once`` fields outlive a rollback, as the port says.
         return [
-            copy.deepcopy({k: v for k, v in vars(r).items() if not k.startswith("_")})
+            copy.deepcopy(
+                {
+                    k: v
+                    for k, v in vars(r).items()
+                    if not k.startswith("_") and k not in getattr(r, "written_at_once", ())
+                }
+            )
             for r in self._repositories()
         ]
 

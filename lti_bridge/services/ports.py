@@ -32,6 +32,12 @@ class UnitOfWork(Protocol):
     survive a crash once ``commit`` returns; without it the adapter may relax durability for
     bookkeeping a later request rebuilds anyway.
 
+    One write is made as it happens rather than at commit: a launch's bookkeeping
+    (``lti.record_launch``: the learner, context and link a verified launch names). Each is an
+    idempotent upsert of what the platform asserted, and the next launch writes it again, so the
+    SQL adapter spends no transaction on it; it stays written when the ``with`` is left without
+    a commit. Nothing else a use case writes does.
+
     The repositories are read-only properties, so an implementation may declare its own
     concrete types (or build them lazily, as the SQL one does).
     """

@@ -509,3 +509,26 @@ def test_an_onboarding_pass_is_recorded_once_for_a_learner_who_launched(uow: Uni
     with uow:
         assert uow.onboarding.record_pass(platform_id, "ada", LATER) == (NOW, False)
         assert uow.onboarding.passed_at(platform_id, "ada") == NOW
+
+
+def test_launch_bookkeeping_stays_written_when_the_with_is_left_without_commit(
+    uow: UnitOfWork,
+) -> None:
+    with uow:
+        platform_id = uow.lti.save_platform(platform(), NOW)
+        uow.commit()
+    launch = LaunchContext(
+        issuer="https://lms.example.edu",
+        client_id="tool",
+        deployment_id="d1",
+        message_type=MessageType.RESOURCE_LINK,
+        user_sub="grace",
+        roles=(),
+    )
+    with uow:
+        learner_id = uow.lti.record_launch(platform_id, launch, NOW)
+    with uow:
+        # The learner is known (an onboarding pass is recorded only for one who launched) ...
+        assert uow.onboarding.record_pass(platform_id, "grace", NOW) == (NOW, True)
+        # ... and a later launch finds the same learner.
+        assert uow.lti.record_launch(platform_id, launch, LATER) == learner_id
