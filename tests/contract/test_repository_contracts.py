@@ -484,18 +484,23 @@ def test_a_platform_is_one_per_issuer_and_client_with_its_deployments(uow: UnitO
     assert listed[0].key_set_url == "https://new/jwks"
 
 
-def test_an_onboarding_pass_is_recorded_once_for_a_learner_who_launched(uow: UnitOfWork) -> None:
-    with uow:
-        platform_id = uow.lti.save_platform(platform(), NOW)
-        uow.commit()
-    launch = LaunchContext(
+def learner_launch(sub: str) -> LaunchContext:
+    """A learner's launch on ``platform()``."""
+    return LaunchContext(
         issuer="https://lms.example.edu",
         client_id="tool",
         deployment_id="d1",
         message_type=MessageType.RESOURCE_LINK,
-        user_sub="ada",
+        user_sub=sub,
         roles=(),
     )
+
+
+def test_an_onboarding_pass_is_recorded_once_for_a_learner_who_launched(uow: UnitOfWork) -> None:
+    with uow:
+        platform_id = uow.lti.save_platform(platform(), NOW)
+        uow.commit()
+    launch = learner_launch("ada")
     with uow:
         assert uow.onboarding.record_pass(platform_id, "ada", NOW) is None
     with uow:
@@ -517,14 +522,7 @@ def test_launch_bookkeeping_stays_written_when_the_with_is_left_without_commit(
     with uow:
         platform_id = uow.lti.save_platform(platform(), NOW)
         uow.commit()
-    launch = LaunchContext(
-        issuer="https://lms.example.edu",
-        client_id="tool",
-        deployment_id="d1",
-        message_type=MessageType.RESOURCE_LINK,
-        user_sub="grace",
-        roles=(),
-    )
+    launch = learner_launch("grace")
     with uow:
         learner_id = uow.lti.record_launch(platform_id, launch, NOW)
     with uow:
