@@ -19,4 +19,10 @@ class LtiRepository(Protocol):
 
     def list_platforms(self) -> list[PlatformRegistration]: ...
 
-    def record_launch(self, platform_id: int, launch: LaunchContext, now: datetime) -> int: ...
+    def record_launch(self, platform_id: int, launch: LaunchContext, now: datetime) -> int:
+        """Upsert the learner, context and link a verified launch names; the learner's id.
+
+        Written when made, not at commit (``ports.UnitOfWork``): idempotent bookkeeping the
+        next launch writes again.
+        """
+        ...
